@@ -1,0 +1,54 @@
+import pytest
+from django_q.conf import Conf
+from rest_framework.test import APIClient
+
+from tests.factories import PodFactory, RepositoryFactory
+
+# Fixture modules of the emulator and the browser tests; one line each.
+pytest_plugins: list[str] = ["tests.browser_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def local_repos_dir(settings, tmp_path):
+    """Every test gets its own folder of local bare repositories."""
+    settings.LOCAL_REPOS_DIR = tmp_path / "repos"
+    return settings.LOCAL_REPOS_DIR
+
+
+@pytest.fixture
+def inline_worker(monkeypatch):
+    """django-q2 runs tasks in the calling thread: the whole pipeline inline.
+    Needs a transactional test (enqueueing happens on commit)."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def repository(db):
+    return RepositoryFactory(full_name="demo/sandbox")
+
+
+@pytest.fixture
+def pod(repository):
+    return PodFactory(name="writer", repositories=[repository])
+
+
+def client_for(pod) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {pod.raw_key}")
+    return client
+
+
+@pytest.fixture
+def api(pod):
+    return client_for(pod)
+
+
+BACKENDS = ["local"]
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request, db):
+    """A fresh repository on each backend, for the contract tests."""
+    from tests.scm_targets import Target
+
+    return Target(RepositoryFactory(full_name="acme/contract", backend=request.param))
