@@ -152,6 +152,8 @@ class PromotionSerializer(serializers.ModelSerializer):
     status_url = serializers.SerializerMethodField()
     commit_url = serializers.SerializerMethodField()
     results = FileResultSerializer(source="files", many=True)
+    # Declared, not derived from the model, so the schema is the same on every database.
+    attempts = serializers.IntegerField(read_only=True, help_text="How many times the worker tried to apply it.")
 
     class Meta:
         model = Promotion
