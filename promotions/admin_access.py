@@ -6,16 +6,39 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.template.response import TemplateResponse
 
 from . import services
 from .models import ApiKey, Pod, Repository
 from .throttling import rate_problem
+from .validation import branch_problem, trace_path
+
+
+class RepositoryForm(forms.ModelForm):
+    class Meta:
+        model = Repository
+        fields = "__all__"
+
+    def clean_default_branch(self):
+        branch = self.cleaned_data["default_branch"]
+        problem = branch_problem(branch)
+        if problem:
+            raise forms.ValidationError(f"{branch!r} {problem}.")
+        return branch
+
+    def clean_trace_path_template(self):
+        template = self.cleaned_data["trace_path_template"].strip()
+        if template:
+            try:
+                trace_path(template, promotion_id=1, pod="pod")
+            except ValueError as problem:
+                raise forms.ValidationError(f"Trace path template: {problem}.") from None
+        return template
 
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
+    form = RepositoryForm
     list_display = ["full_name", "backend", "default_branch", "default_mode", "require_base", "require_approval"]
     list_filter = ["backend", "default_mode", "require_approval"]
     search_fields = ["full_name"]
@@ -118,11 +141,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate: issue a new key, revoke this one", permissions=["change"])
     def rotate_selected(self, request, queryset):
-        issued = []
-        with transaction.atomic():
-            for api_key in queryset.filter(revoked_at__isnull=True).select_related("pod"):
-                issued.append(IssuedKey(api_key.pod, services.issue_api_key(api_key.pod, api_key.label), api_key))
-                services.revoke_api_key(api_key)
+        issued = [
+            IssuedKey(api_key.pod, services.rotate_api_key(api_key), api_key)
+            for api_key in queryset.filter(revoked_at__isnull=True).select_related("pod")
+        ]
         if not issued:
             self.message_user(request, "Only keys not revoked yet can be rotated.", messages.WARNING)
             return None

@@ -36,7 +36,7 @@ from .scm.port import (
     TreeWrite,
 )
 from .services import Actor, transition
-from .validation import path_problem
+from .validation import trace_path
 
 log = logging.getLogger(__name__)
 
@@ -278,11 +278,9 @@ def trace_file_writes(repository: Repository, promotion: Promotion, writes: list
     if not template or not trace.strip():
         return []
     try:
-        path = template.format(promotion_id=promotion.pk, pod=slugify(promotion.pod.name))
-    except (KeyError, IndexError, ValueError):
-        path = ""
-    if not path or path_problem(path):
-        log.warning("trace_path_template %r of %s gives no valid path; trace file skipped", template, repository)
+        path = trace_path(template, promotion.pk, slugify(promotion.pod.name))
+    except ValueError as problem:
+        log.warning("trace_path_template of %s: %s; trace file skipped", repository, problem)
         return []
     if any(write.path == path for write in writes):
         return []

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from .globs import first_match, glob_lines
 from .models import ApiKey, Event, FileChange, Pod, Promotion, Repository
+from .scm import adapter_for
+from .scm.port import ScmError
 
 Status = Promotion.Status
 
@@ -131,8 +133,24 @@ def revoke_api_key(api_key: ApiKey) -> None:
         api_key.save(update_fields=["revoked_at"])
 
 
+def rotate_api_key(api_key: ApiKey) -> str:
+    """A new key for the same pod and label, the old one revoked at the same moment.
+    Returns the new clear-text key (shown once)."""
+    with transaction.atomic():
+        raw_key = issue_api_key(api_key.pod, api_key.label)
+        revoke_api_key(api_key)
+    return raw_key
+
+
+class RepositoryUnreachable(Exception):
+    """The host does not answer for this repository or branch; nothing was registered."""
+
+
 def add_repository(full_name: str, backend: str, default_branch: str = "main") -> tuple[Repository, bool]:
-    """Register a target repository; a `local` one is created on disk with an initial commit."""
+    """Register a target repository; a `local` one is created on disk with an initial
+    commit, a `github` one must answer with its branch before it is registered."""
+    if backend == Repository.Backend.GITHUB:
+        _check_reachable(Repository(full_name=full_name, backend=backend), default_branch)
     repository, created = Repository.objects.get_or_create(
         full_name=full_name, defaults={"backend": backend, "default_branch": default_branch}
     )
@@ -141,6 +159,15 @@ def add_repository(full_name: str, backend: str, default_branch: str = "main") -
 
         init_repository(full_name, repository.default_branch)
     return repository, created
+
+
+def _check_reachable(repository: Repository, branch: str) -> None:
+    try:
+        head = adapter_for(repository).branch_head(branch)
+    except ScmError as error:
+        raise RepositoryUnreachable(str(error)) from None
+    if head is None:
+        raise RepositoryUnreachable(f"branch {branch} not found in {repository.full_name}")
 
 
 # --- promotions ------------------------------------------------------------------

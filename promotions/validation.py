@@ -39,3 +39,15 @@ def branch_problem(branch: str) -> str | None:
     if not check_ref_format(b"refs/heads/" + branch.encode()):
         return "is not a valid git branch name"
     return None
+
+
+def trace_path(template: str, promotion_id: int, pod: str) -> str:
+    """The path a repository's trace template gives; ValueError says why it gives none."""
+    try:
+        path = template.format(promotion_id=promotion_id, pod=pod)
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        raise ValueError(f"only {{promotion_id}} and {{pod}} can be filled in ({error!r} is not)") from None
+    problem = path_problem(path)
+    if problem:
+        raise ValueError(f"the path it gives, {path!r}, {problem}")
+    return path

@@ -32,6 +32,10 @@ def worker_cluster(transactional_db, local_repos_dir, tmp_path):
         "Q_WORKERS": os.environ.get("TEST_Q_WORKERS", "4"),
         "RETRY_BASE_SECONDS": "0.2",
         "LOG_LEVEL": "WARNING",
+        # The github backend as the test configured it (the emulator's address).
+        "GITHUB_API_URL": settings.GITHUB_API_URL,
+        "GITHUB_WEB_URL": settings.GITHUB_WEB_URL,
+        "GITHUB_TOKEN": settings.GITHUB_TOKEN,
     }
     log_path = tmp_path / "qcluster.log"
     with open(log_path, "wb") as log:

@@ -5,7 +5,9 @@ from rest_framework.test import APIClient
 from tests.factories import PodFactory, RepositoryFactory
 
 # Fixture modules of the emulator and the browser tests; one line each.
-pytest_plugins: list[str] = ["tests.browser_fixtures"]
+pytest_plugins: list[str] = ["tests.browser_fixtures", "tests.fakegithub.fixtures"]
+
+GITHUB_TOKEN = "ghp_emulatedTokenNeverShown0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +45,16 @@ def api(pod):
     return client_for(pod)
 
 
-BACKENDS = ["local"]
+@pytest.fixture
+def github(settings, github_emulator):
+    """The github backend pointed at a fresh emulator (real HTTP through PyGithub)."""
+    settings.GITHUB_API_URL = github_emulator.url
+    settings.GITHUB_WEB_URL = f"{github_emulator.url}/_web"
+    settings.GITHUB_TOKEN = GITHUB_TOKEN
+    return github_emulator
+
+
+BACKENDS = ["local", "github"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -51,4 +62,6 @@ def target(request, db):
     """A fresh repository on each backend, for the contract tests."""
     from tests.scm_targets import Target
 
+    if request.param == "github":
+        request.getfixturevalue("github").create_repository("acme/contract")
     return Target(RepositoryFactory(full_name="acme/contract", backend=request.param))

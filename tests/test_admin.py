@@ -278,3 +278,35 @@ def test_page_survives_an_unreadable_repository(lead_client):
     shutil.rmtree(repository_path(repository.full_name))
     page = lead_client.get(page_url(promotion)).content.decode()
     assert "could not read the repository" in page
+
+
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        ("trace_path_template", "traces/{task}.md", "only {promotion_id} and {pod} can be filled in"),
+        ("trace_path_template", "../{promotion_id}.md", "must not contain '..' segments"),
+        ("trace_path_template", "traces/{promotion_id", "can be filled in"),
+        ("default_branch", "bad..branch", "is not a valid git branch name"),
+    ],
+)
+def test_repository_settings_that_cannot_work_are_refused_naming_the_field(admin_client, repository, field, value, error):
+    url = f"/admin/promotions/repository/{repository.pk}/change/"
+    form = {
+        "full_name": repository.full_name,
+        "backend": repository.backend,
+        "default_branch": "main",
+        "default_mode": "direct",
+        "trace_path_template": "traces/{promotion_id}.md",
+        field: value,
+    }
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field] and error in errors[field][0]
+    repository.refresh_from_db()
+    assert getattr(repository, field) != value
+
+    form[field] = {"trace_path_template": "traces/{pod}/{promotion_id}.md", "default_branch": "trunk"}[field]
+    assert admin_client.post(url, form).status_code == 302
+    repository.refresh_from_db()
+    assert getattr(repository, field) == form[field]

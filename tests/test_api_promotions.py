@@ -5,20 +5,14 @@ import subprocess
 
 import pytest
 
+from promotions.api.schema import SEED_BATCH
 from promotions.models import Event, FileChange, Promotion
 from promotions.scm.local import repository_path
 from tests.conftest import client_for
 from tests.factories import PodFactory, RepositoryFactory
 
-SEED = {
-    "branch": "main",
-    "commit_message": "Add task outputs",
-    "files": [
-        {"path": "outputs/summary.md", "content": "# Summary\n"},
-        {"path": "outputs/data.json", "content": '{"ok": true}\n'},
-        {"path": "reasoning_trace.md", "content": "Reasoning.\n"},
-    ],
-}
+# The schema's own example: what a GPT is shown is what the tests send.
+SEED = SEED_BATCH.value
 
 
 def git(repository, *args) -> str:

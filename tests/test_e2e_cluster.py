@@ -9,7 +9,7 @@ from promotions.engine import promotion_ids_in
 from promotions.merge import blob_sha
 from promotions.models import Promotion
 from tests.cluster import wait_until_final, worker_cluster  # noqa: F401 (fixture)
-from tests.conftest import client_for
+from tests.conftest import BACKENDS, client_for
 from tests.factories import PodFactory, RepositoryFactory
 from tests.scm_targets import Target
 
@@ -40,9 +40,17 @@ def test_seed_batch_lands_through_the_worker(worker_cluster):
     assert Target(repository).head() == promotion.commit_sha
 
 
-def test_racing_pods_lose_nothing_and_match_a_serial_replay(worker_cluster):
-    repository = RepositoryFactory(full_name="acme/race")
-    target = Target(repository)
+@pytest.fixture(params=BACKENDS)
+def race_target(request) -> Target:
+    """Set up before the cluster, so that its workers see the emulator's address."""
+    if request.param == "github":
+        request.getfixturevalue("github").create_repository("acme/race")
+    return Target(RepositoryFactory(full_name="acme/race", backend=request.param))
+
+
+def test_racing_pods_lose_nothing_and_match_a_serial_replay(race_target, worker_cluster):
+    target = race_target
+    repository = target.repository
     initial = target.head()
     pods = [PodFactory(name=f"racer-{i}", repositories=[repository]) for i in range(50)]
     # Each pod writes its own file and one of five shared files, twice, with no base.

@@ -24,6 +24,7 @@ from .port import (
     ScmRejected,
     TreeEntry,
     TreeWrite,
+    path_and_parents,
 )
 
 _KIND_BY_MODE_PREFIX = {"04": "tree", "16": "commit"}
@@ -72,7 +73,7 @@ class LocalAdapter:
 
     def read_entries(self, commit_sha: str, paths: list[str]) -> dict[str, TreeEntry]:
         root = self.repo[commit_sha.encode()].tree
-        wanted = {prefix for path in paths for prefix in _path_and_parents(path)}
+        wanted = {prefix for path in paths for prefix in path_and_parents(path)}
         entries = {}
         for path in wanted:
             try:
@@ -172,8 +173,3 @@ class LocalAdapter:
 
     def commit_url(self, sha: str) -> str | None:
         return None
-
-
-def _path_and_parents(path: str) -> list[str]:
-    parts = path.split("/")
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]

@@ -48,6 +48,12 @@ class PullRequest:
     url: str
 
 
+def path_and_parents(path: str) -> list[str]:
+    """"a/b/c.txt" -> ["a", "a/b", "a/b/c.txt"]: what read_entries reports for a path."""
+    parts = path.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 class ScmError(Exception):
     """Base of the adapter errors; `str()` is safe to show to a pod (no secrets)."""
 

@@ -10,7 +10,10 @@ FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 class Command(BaseCommand):
-    help = "Register a target repository; a local one is created as a bare repository with an initial commit."
+    help = (
+        "Register a target repository: a local one is created as a bare repository with an initial commit; "
+        "a github one must be reachable with the configured credentials (GITHUB_API_URL, GITHUB_TOKEN or App)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("full_name", metavar="OWNER/NAME")
@@ -23,7 +26,10 @@ class Command(BaseCommand):
         problem = branch_problem(default_branch)
         if problem:
             raise CommandError(f"--default-branch '{default_branch}' {problem}")
-        repository, created = services.add_repository(full_name, backend, default_branch)
+        try:
+            repository, created = services.add_repository(full_name, backend, default_branch)
+        except services.RepositoryUnreachable as error:
+            raise CommandError(f"{full_name} was not registered: {error}") from None
         if not created and (repository.backend != backend or repository.default_branch != default_branch):
             raise CommandError(
                 f"{full_name} is already registered ({repository.backend}, default branch {repository.default_branch})"

@@ -1,0 +1,281 @@
+"""The github adapter through PyGithub against the emulator, over real HTTP: the call
+budget, and each class of GitHub error handled as the engine expects. (The engine's
+scenarios run on this adapter too, in test_engine_contract and test_crash_recovery.)"""
+
+import time
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from promotions import engine
+from promotions.api.schema import SEED_BATCH
+from promotions.models import Promotion, Repository
+from promotions.scm import adapter_for
+from tests.conftest import GITHUB_TOKEN, client_for
+from tests.fakegithub.app_keys import new_app_key
+from tests.factories import PodFactory, RepositoryFactory
+from tests.scm_targets import Target, apply, file, results, submit
+
+pytestmark = pytest.mark.django_db
+Status = Promotion.Status
+MAX_CALLS_PER_BATCH = 5
+
+
+@pytest.fixture
+def widgets(github):
+    github.create_repository("acme/widgets")
+    return RepositoryFactory(full_name="acme/widgets", backend=Repository.Backend.GITHUB)
+
+
+@pytest.fixture
+def writer(widgets):
+    return PodFactory(name="writer", repositories=[widgets])
+
+
+def calls_made(emulator, action) -> tuple[object, int]:
+    emulator.reset_stats()
+    outcome = action()
+    return outcome, emulator.stats()["requests"]
+
+
+def run_lane_again(promotion):
+    """What the scheduled retry does once its time has come."""
+    Promotion.objects.filter(pk=promotion.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    return apply(promotion)
+
+
+@pytest.mark.parametrize("count", [1, 23, 500])
+def test_a_batch_of_text_files_costs_at_most_five_calls(github, widgets, writer, count):
+    names = [f"outputs/batch/file{i:03}.md" for i in range(count)]
+    created, calls = calls_made(github, lambda: apply(submit(writer, widgets, [file(n, f"v1 {n}\n") for n in names])))
+    assert created.status == Status.COMMITTED and set(results(created)) == {"created"}
+    assert calls <= MAX_CALLS_PER_BATCH
+
+    updated, calls = calls_made(github, lambda: apply(submit(writer, widgets, [file(n, f"v2 {n}\n") for n in names])))
+    assert updated.status == Status.COMMITTED and set(results(updated)) == {"updated"}
+    assert calls <= MAX_CALLS_PER_BATCH
+    target = Target(widgets)
+    assert [c.sha for c in target.commits(limit=2)] == [updated.commit_sha, created.commit_sha]
+    assert target.read(names[-1]) == f"v2 {names[-1]}\n".encode()
+
+
+def test_binary_files_cost_one_blob_each_and_land_byte_for_byte(github, widgets, writer):
+    payload = bytes(range(256))
+    promotion, calls = calls_made(
+        github, lambda: apply(submit(writer, widgets, [file("a.bin", payload, encoding="base64"), file("t.txt", "t\n")]))
+    )
+    assert promotion.status == Status.COMMITTED
+    assert calls == MAX_CALLS_PER_BATCH + 1
+    assert Target(widgets).read("a.bin") == payload
+
+
+def test_the_seed_batch_through_the_api_is_one_commit(github, widgets, writer, transactional_db, inline_worker):
+    seed = SEED_BATCH.value
+    before = Target(widgets).head()
+    response = client_for(writer).post("/api/v1/promotions", {**seed, "wait": 10}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "committed"
+    assert [(r["path"], r["status"]) for r in body["results"]] == [(f["path"], "created") for f in seed["files"]]
+    commits = Target(widgets).commits(limit=2)
+    assert commits[0].sha == body["commit_sha"] and commits[1].sha == before
+    assert body["commit_url"] == f"{github.url}/_web/acme/widgets/commit/{body['commit_sha']}"
+
+
+APP_ID, INSTALLATION_ID = 4242, 777
+
+
+@pytest.fixture
+def as_github_app(github, settings):
+    """The github backend authenticated as an installed GitHub App instead of a token.
+    Returns the app's private key (PEM)."""
+    private, public = new_app_key()
+    github.register_app(APP_ID, public, INSTALLATION_ID)
+    settings.GITHUB_TOKEN = ""
+    settings.GITHUB_APP_ID, settings.GITHUB_APP_INSTALLATION_ID = str(APP_ID), str(INSTALLATION_ID)
+    return private
+
+
+@pytest.mark.parametrize("key_given_as", ["pem text", "path"])
+def test_a_github_app_commits_with_its_installation_token(github, as_github_app, widgets, writer, settings, tmp_path, key_given_as):
+    if key_given_as == "path":
+        key_file = tmp_path / "app.pem"
+        key_file.write_text(as_github_app)
+        settings.GITHUB_APP_PRIVATE_KEY = str(key_file)
+    else:
+        settings.GITHUB_APP_PRIVATE_KEY = as_github_app
+    github.reset_stats()
+    promotion = apply(submit(writer, widgets, [file("app.txt", "by the app\n")]))
+    assert promotion.status == Status.COMMITTED and Target(widgets).read("app.txt") == b"by the app\n"
+    stats = github.stats()
+    assert stats["by_route"]["POST /app/installations/{installation_id}/access_tokens"] == 1
+    # The JWT only fetched the installation token; every repository call used that token.
+    assert stats["by_credential"] == {"app": 1, "installation": stats["requests"] - 1}
+
+
+def test_a_github_app_with_the_wrong_key_fails_without_retry(as_github_app, widgets, writer, settings, caplog):
+    settings.GITHUB_APP_PRIVATE_KEY, _ = new_app_key()
+    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")]))
+    assert promotion.status == Status.FAILED and promotion.attempts == 1
+    assert "401 A JSON web token could not be decoded" in promotion.last_error
+    shown = [promotion.last_error, *promotion.events.values_list("detail", flat=True), caplog.text]
+    assert not any("PRIVATE KEY" in text for text in shown)
+
+
+def test_bad_credentials_fail_at_once_with_a_clear_message(github, widgets, writer, caplog):
+    github.inject({"kind": "bad_credentials", "times": 100})
+    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")]))
+    assert promotion.status == Status.FAILED
+    assert promotion.attempts == 1 and promotion.not_before is None
+    assert "401" in promotion.last_error and "Bad credentials" in promotion.last_error
+    shown = [promotion.last_error, *promotion.events.values_list("detail", flat=True), caplog.text]
+    assert not any(GITHUB_TOKEN in text for text in shown)
+
+
+@pytest.mark.parametrize(
+    "fault, wait_seconds",
+    [
+        ({"kind": "secondary_rate_limit", "retry_after": 90}, 90),
+        ({"kind": "primary_rate_limit", "reset_in": 300}, 300),
+        ({"kind": "primary_rate_limit", "status": 429, "reset_in": 120}, 120),
+    ],
+)
+def test_rate_limits_reschedule_the_lane_through_django_q(
+    github, widgets, writer, fault, wait_seconds, transactional_db, inline_worker
+):
+    github.inject({**fault, "method": "POST", "path": "/git/trees$"})
+    started = time.monotonic()
+    response = client_for(writer).post(
+        "/api/v1/promotions", {"commit_message": "m", "files": [{"path": "a.txt", "content": "a\n"}]}, format="json"
+    )
+    promotion = Promotion.objects.get(pk=response.json()["id"])
+    assert time.monotonic() - started < 10, "the worker must not sleep through a rate limit"
+    assert promotion.status == Status.RETRYING and "rate limit" in promotion.last_error.lower()
+    expected = timezone.now() + timedelta(seconds=wait_seconds)
+    assert abs((promotion.not_before - expected).total_seconds()) < 5
+    schedule = Schedule.objects.get(func="promotions.tasks.drain_lane")
+    assert schedule.schedule_type == Schedule.ONCE and schedule.next_run == promotion.not_before
+    assert eval(schedule.args) == (widgets.pk, "main")  # noqa: S307 - django-q stores args as a repr
+
+    landed = run_lane_again(promotion)
+    assert landed.status == Status.COMMITTED and Target(widgets).read("a.txt") == b"a\n"
+
+
+def test_server_errors_are_retried_with_backoff_then_land_once(github, widgets, writer):
+    github.inject({"kind": "status", "status": 502, "method": "POST", "path": "/git/commits$"})
+    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")]))
+    assert promotion.status == Status.RETRYING and "502" in promotion.last_error
+    assert promotion.not_before > timezone.now()
+
+    promotion = run_lane_again(promotion)
+    assert promotion.status == Status.COMMITTED and promotion.attempts == 2
+    assert sum(promotion.pk in engine.promotion_ids_in(c.message) for c in Target(widgets).commits()) == 1
+
+
+def test_server_errors_are_retried_a_bounded_number_of_times(github, widgets, writer, settings):
+    github.inject({"kind": "status", "status": 503, "times": 1000})
+    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")]))
+    tries = 1
+    while promotion.status == Status.RETRYING:
+        promotion = run_lane_again(promotion)
+        tries += 1
+    assert promotion.status == Status.FAILED and "gave up" in promotion.last_error
+    assert tries == settings.PATCHGATE["MAX_TRANSIENT_RETRIES"]
+
+
+def test_a_hanging_github_times_out_and_is_retried(github, widgets, writer, settings):
+    settings.GITHUB_TIMEOUT_SECONDS = 1
+    github.inject({"kind": "hang", "seconds": 5, "method": "GET", "path": "/branches/main$"})
+    started = time.monotonic()
+    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")]))
+    assert time.monotonic() - started < 4
+    assert promotion.status == Status.RETRYING and "did not answer within 1s" in promotion.last_error
+    assert run_lane_again(promotion).status == Status.COMMITTED
+
+
+def test_a_dropped_answer_to_the_ref_update_is_reconciled_not_doubled(github, widgets, writer):
+    """The ref moved but the answer never came back: the retry finds the commit by its trailer."""
+    github.inject({"kind": "drop_after_write", "method": "PATCH", "path": "/git/refs/heads/main$"})
+    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n"), file("b.txt", "b\n")]))
+    assert promotion.status == Status.RETRYING and "dropped" in promotion.last_error
+    target = Target(widgets)
+    head_after_drop = target.head()
+
+    promotion = run_lane_again(promotion)
+    assert promotion.status == Status.COMMITTED and promotion.commit_sha == head_after_drop
+    assert results(promotion) == ["created", "created"]
+    assert target.head() == head_after_drop
+    assert sum(promotion.pk in engine.promotion_ids_in(c.message) for c in target.commits()) == 1
+    assert promotion.events.last().detail == f"found on the branch as {head_after_drop}"
+
+
+def test_missing_repository_and_missing_branch_fail_clearly(github, writer):
+    gone = RepositoryFactory(full_name="acme/gone", backend=Repository.Backend.GITHUB)
+    writer.repositories.add(gone)
+    promotion = apply(submit(writer, gone, [file("a.txt", "a\n")]))
+    assert promotion.status == Status.FAILED
+    assert "repository acme/gone" in promotion.last_error and "404" in promotion.last_error
+
+    widgets = Repository.objects.get(full_name="acme/widgets")
+    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")], branch="nowhere"))
+    assert promotion.status == Status.FAILED and promotion.last_error == "branch nowhere not found in acme/widgets"
+
+
+def test_a_stale_ref_update_is_refused_and_the_branch_kept(github, widgets):
+    scm = adapter_for(widgets)
+    base = scm.branch_head("main")
+    theirs = Target(widgets).commit_directly({"theirs.txt": b"theirs\n"})
+    ours = scm.write_commit(base, [], "ours", ("Pod", "pod@example.invalid"))
+    assert scm.compare_and_swap("main", base, ours) is False
+    assert scm.branch_head("main") == theirs
+
+
+def test_pull_request_mode_opens_a_pull_request(github, widgets, writer):
+    promotion = apply(
+        submit(writer, widgets, [file("p.md", "p\n")], message="Add p\n\nDetails.", trace="## Why\n", mode="pull_request")
+    )
+    assert promotion.status == Status.PR_OPEN
+    assert promotion.pull_request_url == f"{github.url}/_web/acme/widgets/pull/1"
+    pull = adapter_for(widgets).github.get_repo("acme/widgets").get_pull(1)
+    assert (pull.title, pull.body, pull.head.ref, pull.base.ref) == ("Add p", "## Why\n", f"patchgate/{promotion.pk}", "main")
+    assert pull.head.sha == promotion.commit_sha
+    assert Target(widgets).read("p.md") is None
+
+
+def test_large_trees_are_walked_when_github_truncates_them(github, widgets, writer, monkeypatch):
+    from github.GitTree import GitTree
+
+    apply(submit(writer, widgets, [file("deep/er/x.txt", "x\n"), file("top.txt", "t\n")]))
+    monkeypatch.setattr(GitTree, "raw_data", property(lambda tree: {**tree._rawData, "truncated": True}))
+    scm = adapter_for(widgets)
+    entries = scm.read_entries(scm.branch_head("main"), ["deep/er/x.txt", "top.txt", "deep/missing.txt"])
+    assert sorted(entries) == ["deep", "deep/er", "deep/er/x.txt", "top.txt"]
+    assert entries["deep/er/x.txt"].sha == Target(widgets).sha_of("deep/er/x.txt")
+
+
+def run_addrepo(*args) -> str:
+    out = StringIO()
+    call_command("addrepo", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_addrepo_registers_a_reachable_github_repository_only(github):
+    github.create_repository("acme/site")
+    assert "Registered: acme/site (github, main)" in run_addrepo("acme/site", "--backend", "github")
+    with pytest.raises(CommandError, match="acme/absent was not registered: .*404"):
+        run_addrepo("acme/absent", "--backend", "github")
+    with pytest.raises(CommandError, match="branch trunk not found in acme/site2"):
+        github.create_repository("acme/site2")
+        run_addrepo("acme/site2", "--backend", "github", "--default-branch", "trunk")
+    assert list(Repository.objects.values_list("full_name", flat=True)) == ["acme/site"]
+
+
+def test_blob_reads_decode_githubs_base64(github, widgets, writer):
+    payload = b"\xff\xfe" * 100
+    promotion = apply(submit(writer, widgets, [file("w.bin", payload, encoding="base64")]))
+    sha = promotion.files.get().new_sha
+    assert adapter_for(widgets).read_blob(sha) == payload
