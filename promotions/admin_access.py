@@ -11,13 +11,26 @@ from django.template.response import TemplateResponse
 from . import services
 from .models import ApiKey, Pod, Repository
 from .throttling import rate_problem
-from .validation import branch_problem, trace_path
+from .validation import branch_problem, repository_name_problem, trace_path
+
+# Settings that decide where Patchgate writes: changing one re-checks the repository.
+WHERE_FIELDS = {"full_name", "backend", "default_branch"}
 
 
 class RepositoryForm(forms.ModelForm):
+    """The same checks as `addrepo`: a valid name and branch, and a repository that
+    answers (a new `local` one is created when saved)."""
+
     class Meta:
         model = Repository
         fields = "__all__"
+
+    def clean_full_name(self):
+        full_name = self.cleaned_data["full_name"].strip()
+        problem = repository_name_problem(full_name)
+        if problem:
+            raise forms.ValidationError(f"{full_name!r} {problem}.")
+        return full_name
 
     def clean_default_branch(self):
         branch = self.cleaned_data["default_branch"]
@@ -35,6 +48,17 @@ class RepositoryForm(forms.ModelForm):
                 raise forms.ValidationError(f"Trace path template: {problem}.") from None
         return template
 
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or not WHERE_FIELDS & set(self.changed_data):
+            return cleaned
+        candidate = Repository(**{field: cleaned[field] for field in WHERE_FIELDS})
+        try:
+            services.check_reachable(candidate)
+        except services.RepositoryUnreachable as unreachable:
+            self.add_error(unreachable.field, str(unreachable))
+        return cleaned
+
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
@@ -42,6 +66,9 @@ class RepositoryAdmin(admin.ModelAdmin):
     list_display = ["full_name", "backend", "default_branch", "default_mode", "require_base", "require_approval"]
     list_filter = ["backend", "default_mode", "require_approval"]
     search_fields = ["full_name"]
+
+    def save_model(self, request, obj, form, change):
+        services.save_repository(obj)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from .globs import first_match, glob_lines
 from .models import ApiKey, Event, FileChange, Pod, Promotion, Repository
 from .scm import adapter_for
-from .scm.port import ScmError
+from .scm.port import ScmError, ScmNotFound
 
 Status = Promotion.Status
 
@@ -143,31 +143,49 @@ def rotate_api_key(api_key: ApiKey) -> str:
 
 
 class RepositoryUnreachable(Exception):
-    """The host does not answer for this repository or branch; nothing was registered."""
+    """The backend does not answer for this repository or its default branch."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field  # the setting to correct: full_name or default_branch
 
 
 def add_repository(full_name: str, backend: str, default_branch: str = "main") -> tuple[Repository, bool]:
-    """Register a target repository; a `local` one is created on disk with an initial
-    commit, a `github` one must answer with its branch before it is registered."""
-    if backend == Repository.Backend.GITHUB:
-        _check_reachable(Repository(full_name=full_name, backend=backend), default_branch)
-    repository, created = Repository.objects.get_or_create(
-        full_name=full_name, defaults={"backend": backend, "default_branch": default_branch}
-    )
-    if repository.backend == Repository.Backend.LOCAL:
-        from .scm.local import init_repository
-
-        init_repository(full_name, repository.default_branch)
+    """Register a target repository (or find it registered), as `save_repository` does."""
+    repository = Repository.objects.filter(full_name=full_name).first()
+    created = repository is None
+    if created:
+        repository = Repository(full_name=full_name, backend=backend, default_branch=default_branch)
+    check_reachable(repository)
+    save_repository(repository)
     return repository, created
 
 
-def _check_reachable(repository: Repository, branch: str) -> None:
+def check_reachable(repository: Repository) -> None:
+    """Patchgate can write there: the repository answers with its default branch.
+    A `local` repository not yet on disk passes, since saving it creates it."""
+    branch = repository.default_branch
     try:
         head = adapter_for(repository).branch_head(branch)
+    except ScmNotFound as error:
+        if repository.backend == Repository.Backend.LOCAL:
+            return
+        raise RepositoryUnreachable(str(error), "full_name") from None
     except ScmError as error:
-        raise RepositoryUnreachable(str(error)) from None
+        raise RepositoryUnreachable(str(error), "full_name") from None
     if head is None:
-        raise RepositoryUnreachable(f"branch {branch} not found in {repository.full_name}")
+        raise RepositoryUnreachable(f"branch {branch} not found in {repository.full_name}", "default_branch")
+
+
+def save_repository(repository: Repository) -> None:
+    """Save a repository's settings (after `check_reachable`); a `local` one is created
+    on disk with an initial commit if it is not there yet."""
+    from .scm.local import init_repository
+
+    with transaction.atomic():
+        repository.save()
+        if repository.backend == Repository.Backend.LOCAL:
+            init_repository(repository.full_name, repository.default_branch)
 
 
 # --- promotions ------------------------------------------------------------------

@@ -1,9 +1,22 @@
-"""Rules for what a pod may name: file paths inside a repository and branch names."""
+"""Rules for names: repositories, file paths inside a repository and branch names."""
+
+import re
 
 from dulwich.refs import check_ref_format
 
+# GitHub's own rule for owners and repository names; it also keeps a local
+# repository's folder inside LOCAL_REPOS_DIR.
+REPOSITORY_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
 MAX_PATH_LENGTH = 1024
 MAX_SEGMENT_LENGTH = 255
+
+
+def repository_name_problem(full_name: str) -> str | None:
+    """Why `full_name` is not OWNER/NAME, or None."""
+    if not REPOSITORY_NAME.fullmatch(full_name) or any(part in (".", "..") for part in full_name.split("/")):
+        return "must be OWNER/NAME (letters, digits, '-', '_' and '.'; not '.' or '..')"
+    return None
 
 
 def path_problem(path: str) -> str | None:

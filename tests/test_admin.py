@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from promotions.models import Event, FileChange, Pod, Promotion
+from promotions.models import Event, FileChange, Pod, Promotion, Repository
 from promotions.rendering import diff_html, markdown_html
 from promotions.scm.local import repository_path
 from tests.conftest import client_for
@@ -287,6 +287,9 @@ def test_page_survives_an_unreadable_repository(lead_client):
         ("trace_path_template", "../{promotion_id}.md", "must not contain '..' segments"),
         ("trace_path_template", "traces/{promotion_id", "can be filled in"),
         ("default_branch", "bad..branch", "is not a valid git branch name"),
+        ("default_branch", "nowhere", "branch nowhere not found in demo/sandbox"),
+        ("full_name", "../escape", "must be OWNER/NAME"),
+        ("full_name", "acme", "must be OWNER/NAME"),
     ],
 )
 def test_repository_settings_that_cannot_work_are_refused_naming_the_field(admin_client, repository, field, value, error):
@@ -306,7 +309,39 @@ def test_repository_settings_that_cannot_work_are_refused_naming_the_field(admin
     repository.refresh_from_db()
     assert getattr(repository, field) != value
 
-    form[field] = {"trace_path_template": "traces/{pod}/{promotion_id}.md", "default_branch": "trunk"}[field]
+    target = Target(repository)
+    target.scm.create_branch("trunk", target.head())
+    form[field] = {"trace_path_template": "traces/{pod}/{promotion_id}.md", "default_branch": "trunk", "full_name": "acme/renamed"}[field]
     assert admin_client.post(url, form).status_code == 302
     repository.refresh_from_db()
     assert getattr(repository, field) == form[field]
+
+
+NEW_REPOSITORY = {"default_branch": "main", "default_mode": "direct", "trace_path_template": ""}
+
+
+def test_a_local_repository_added_in_the_admin_is_created_with_its_first_commit(admin_client):
+    response = admin_client.post("/admin/promotions/repository/add/", {**NEW_REPOSITORY, "full_name": "acme/fresh", "backend": "local"})
+    assert response.status_code == 302
+    target = Target(Repository.objects.get(full_name="acme/fresh"))
+    assert [c.message.strip() for c in target.commits()] == ["Initial commit"]
+
+
+@pytest.mark.parametrize(
+    "full_name, branch, field, error",
+    [
+        ("acme/absent", "main", "full_name", "repository acme/absent: GitHub answered 404 Not Found"),
+        ("acme/site", "trunk", "default_branch", "branch trunk not found in acme/site"),
+    ],
+)
+def test_a_github_repository_is_added_only_when_github_answers_for_it(admin_client, github, full_name, branch, field, error):
+    github.create_repository("acme/site")
+    form = {**NEW_REPOSITORY, "backend": "github"}
+    response = admin_client.post("/admin/promotions/repository/add/", {**form, "full_name": full_name, "default_branch": branch})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field] and error in errors[field][0]
+    assert not Repository.objects.exists()
+
+    assert admin_client.post("/admin/promotions/repository/add/", {**form, "full_name": "acme/site"}).status_code == 302
+    assert Repository.objects.get().backend == "github"

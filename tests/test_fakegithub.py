@@ -324,6 +324,31 @@ def test_the_contents_api_checks_the_file_sha(api, widgets):
 # --- pull requests -------------------------------------------------------------------------
 
 
+def test_parallel_contents_writes_to_one_branch_conflict_as_on_github(api, github_emulator):  # noqa: F811
+    """GitHub documents that its contents endpoints must be used serially: a write that
+    finds the branch moved since it read it answers 409, even for another file."""
+    github_emulator.set_latency(200)
+    head = head_of(api)
+    gate = threading.Barrier(2)
+    answers = {}
+
+    def write(name):
+        gate.wait()
+        answers[name] = api("PUT", f"/contents/{name}", {"message": name, "content": "eAo="})
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in ("one.txt", "two.txt")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(answer.status_code for answer in answers.values())
+    assert statuses == [201, 409]
+    [winner] = [a for a in answers.values() if a.status_code == 201]
+    [loser] = [a for a in answers.values() if a.status_code == 409]
+    assert loser.json()["message"] == f"is at {winner.json()['commit']['sha']} but expected {head}"
+    assert head_of(api) == winner.json()["commit"]["sha"]
+
+
 def test_pull_requests_are_opened_read_and_listed(api, widgets, github_emulator):  # noqa: F811
     head = head_of(api)
     widgets.create_git_ref("refs/heads/feature", commit_on(api, head, "f.txt", "f\n"))

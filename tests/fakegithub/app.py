@@ -446,6 +446,13 @@ def commit_file_change(call: Call, found: Repository, path: str, expected_sha: s
         mode = current.mode if current is not None else 0o100644
         tree = found.edit_tree(base_tree, [(path, mode, blob_sha)]) or found.empty_tree()
         commit = found.add_commit(message, tree, [head] if head else [], author, committer)
+    # GitHub does a contents write's git work between reading the branch and moving it,
+    # so another write to the branch in that window fails this one, as on GitHub.
+    call.emulator.server_work()
+    with found.lock:
+        moved_to = found.branch_head(branch)
+        if moved_to != head:
+            raise Refused(409, f"is at {moved_to} but expected {head}")
         found.set_ref(f"refs/heads/{branch}", commit.id.decode())
     entry = found.lookup(tree, path) if blob_sha else None
     return (201 if current is None else 200), entry, branch, commit
@@ -670,6 +677,12 @@ class Emulator:
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()
+
+    def server_work(self) -> None:
+        """The server-side time of a write that reads the branch then moves it: half
+        the configured round trip."""
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 2000)
 
     def next_id(self) -> int:
         with self.lock:

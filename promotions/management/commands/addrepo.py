@@ -1,12 +1,8 @@
-import re
-
 from django.core.management.base import BaseCommand, CommandError
 
 from promotions import services
 from promotions.models import Repository
-from promotions.validation import branch_problem
-
-FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+from promotions.validation import branch_problem, repository_name_problem
 
 
 class Command(BaseCommand):
@@ -21,8 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--default-branch", default="main")
 
     def handle(self, full_name, backend, default_branch, **options):
-        if not FULL_NAME.fullmatch(full_name) or ".." in full_name:
-            raise CommandError(f"'{full_name}' is not OWNER/NAME")
+        problem = repository_name_problem(full_name)
+        if problem:
+            raise CommandError(f"'{full_name}' {problem}")
         problem = branch_problem(default_branch)
         if problem:
             raise CommandError(f"--default-branch '{default_branch}' {problem}")
