@@ -28,6 +28,7 @@ from .models import BranchLane, FileChange, Promotion, Repository
 from .scm import adapter_for
 from .scm.port import (
     BLOB_MODE,
+    NewCommit,
     ScmError,
     ScmNotFound,
     ScmPort,
@@ -118,9 +119,8 @@ class Snapshot:
     from the host, updated in memory with the commits it chains on top, and the blob
     contents it has seen, so a chain of commits needs no further reads."""
 
-    def __init__(self, scm: ScmPort, head: str | None, entries: dict[str, TreeEntry]):
+    def __init__(self, scm: ScmPort, entries: dict[str, TreeEntry]):
         self.scm = scm
-        self.head = head
         self.entries = entries
         self.contents: dict[str, bytes] = {}
 
@@ -132,7 +132,7 @@ class Snapshot:
             self.contents[sha] = self.scm.read_blob(sha)
         return self.contents[sha]
 
-    def apply(self, writes: list[TreeWrite], commit_sha: str) -> None:
+    def apply(self, writes: list[TreeWrite]) -> None:
         for write in writes:
             if write.content is None:
                 self.entries.pop(write.path, None)
@@ -144,7 +144,6 @@ class Snapshot:
             for depth in range(1, len(parts)):
                 parent = "/".join(parts[:depth])
                 self.entries.setdefault(parent, TreeEntry(parent, "", "040000", "tree"))
-        self.head = commit_sha
 
 
 def plan_file(change: FileChange, snapshot: Snapshot) -> FileOutcome:
@@ -420,23 +419,27 @@ def _land_once(scm: ScmPort, repository: Repository, branch: str, train: list[Pr
         raise ScmNotFound(f"branch {branch} not found in {repository.full_name}")
     files_by_promotion = {p.pk: list(p.files.all()) for p in train}
     all_paths = sorted({f.path for files in files_by_promotion.values() for f in files})
-    snapshot = Snapshot(scm, head, scm.read_entries(head, all_paths))
-    plans = []
+    snapshot = Snapshot(scm, scm.read_entries(head, all_paths))
+    plans, committing, chain = [], [], []
     for promotion in train:
         plan = plan_promotion(promotion, files_by_promotion[promotion.pk], snapshot)
         writes = plan.writes
         if writes:
             writes += trace_file_writes(repository, promotion, writes)
-            plan.commit_sha = scm.write_commit(snapshot.head, writes, commit_message(promotion), author_of(promotion))
-            snapshot.apply(writes, plan.commit_sha)
+            snapshot.apply(writes)
+            committing.append(plan)
+            chain.append(NewCommit(writes, commit_message(promotion), author_of(promotion)))
         plans.append(plan)
+    for plan, sha in zip(committing, scm.write_chain(head, chain) if chain else []):
+        plan.commit_sha = sha
+    new_head = committing[-1].commit_sha if committing else head
     _save_outcomes(plans)
     if not lease():
         raise LeaseLost()
     if train[0].mode == Promotion.Mode.PULL_REQUEST:
         _open_review(scm, repository, branch, plans[0])
         return True
-    if snapshot.head != head and not scm.compare_and_swap(branch, head, snapshot.head):
+    if new_head != head and not scm.compare_and_swap(branch, head, new_head):
         return False
     for plan in plans:
         _finish(plan.promotion, final_status(plan), plan.commit_sha, scm)

@@ -22,7 +22,7 @@ class WorkerKilled(BaseException):
 
 def kill_at(monkeypatch, target, point):
     adapter = type(target.scm)
-    real_write, real_cas = adapter.write_commit, adapter.compare_and_swap
+    real_write, real_cas = adapter.write_chain, adapter.compare_and_swap
 
     def before_commit(self, *args):
         raise WorkerKilled()
@@ -35,12 +35,12 @@ def kill_at(monkeypatch, target, point):
         raise WorkerKilled()
 
     if point == "before_commit":
-        monkeypatch.setattr(adapter, "write_commit", before_commit)
+        monkeypatch.setattr(adapter, "write_chain", before_commit)
     elif point == "after_commit_before_ref":
         monkeypatch.setattr(adapter, "compare_and_swap", after_commit_before_ref)
     else:
         monkeypatch.setattr(adapter, "compare_and_swap", after_ref_before_db)
-    return lambda: (monkeypatch.setattr(adapter, "write_commit", real_write), monkeypatch.setattr(adapter, "compare_and_swap", real_cas))
+    return lambda: (monkeypatch.setattr(adapter, "write_chain", real_write), monkeypatch.setattr(adapter, "compare_and_swap", real_cas))
 
 
 def trailer_count(target, promotion_id):

@@ -73,6 +73,30 @@ def test_binary_files_cost_one_blob_each_and_land_byte_for_byte(github, widgets,
     assert Target(widgets).read("a.bin") == payload
 
 
+def test_a_train_costs_one_tree_and_one_commit_per_promotion(github, widgets, writer):
+    queued = [
+        submit(writer, widgets, [file(f"t/{i}.txt", f"{i}\n"), file(f"t/{i}.bin", bytes([i, 255]), encoding="base64")])
+        for i in range(5)
+    ]
+    github.reset_stats()
+    engine.drain_lane(widgets.pk, "main")
+    landed = [Promotion.objects.get(pk=p.pk) for p in queued]
+    assert [p.status for p in landed] == [Status.COMMITTED] * 5
+    R = "/repos/{owner}/{repo}"
+    assert github.stats()["by_route"] == {
+        f"GET {R}/branches/{{branch}}": 1,
+        f"GET {R}/git/trees/{{tree_sha}}": 1,
+        f"POST {R}/git/blobs": 5,
+        f"POST {R}/git/trees": 5,
+        f"POST {R}/git/commits": 5,
+        f"PATCH {R}/git/refs/{{ref}}": 1,
+    }
+    target = Target(widgets)
+    assert [c.sha for c in target.commits(limit=5)] == [p.commit_sha for p in reversed(landed)]
+    assert [target.read(f"t/{i}.bin") for i in range(5)] == [bytes([i, 255]) for i in range(5)]
+    assert [target.read(f"t/{i}.txt") for i in range(5)] == [f"{i}\n".encode() for i in range(5)]
+
+
 def test_the_seed_batch_through_the_api_is_one_commit(github, widgets, writer, transactional_db, inline_worker):
     seed = SEED_BATCH.value
     before = Target(widgets).head()

@@ -19,12 +19,14 @@ from dulwich.repo import Repo
 from .port import (
     BLOB_MODE,
     CommitSummary,
+    NewCommit,
     PullRequest,
     ScmNotFound,
     ScmRejected,
     TreeEntry,
     TreeWrite,
     path_and_parents,
+    write_chain_in_turn,
 )
 
 _KIND_BY_MODE_PREFIX = {"04": "tree", "16": "commit"}
@@ -107,6 +109,9 @@ class LocalAdapter:
         commit.message = message.encode()
         store.add_object(commit)
         return commit.id.decode()
+
+    def write_chain(self, parent_sha: str | None, commits: list[NewCommit]) -> list[str]:
+        return write_chain_in_turn(self, parent_sha, commits)
 
     def _empty_tree(self) -> bytes:
         tree = Tree()

@@ -37,6 +37,15 @@ class TreeWrite:
 
 
 @dataclass(frozen=True)
+class NewCommit:
+    """One commit of a chain to write: its changes, message and author (name, email)."""
+
+    writes: list[TreeWrite]
+    message: str
+    author: tuple[str, str]
+
+
+@dataclass(frozen=True)
 class CommitSummary:
     sha: str
     message: str
@@ -52,6 +61,15 @@ def path_and_parents(path: str) -> list[str]:
     """"a/b/c.txt" -> ["a", "a/b", "a/b/c.txt"]: what read_entries reports for a path."""
     parts = path.split("/")
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def write_chain_in_turn(scm: ScmPort, parent_sha: str | None, commits: list[NewCommit]) -> list[str]:
+    """`write_chain` for hosts where a commit costs no round trip: one after the other."""
+    shas = []
+    for commit in commits:
+        parent_sha = scm.write_commit(parent_sha, commit.writes, commit.message, commit.author)
+        shas.append(parent_sha)
+    return shas
 
 
 class ScmError(Exception):
@@ -104,6 +122,10 @@ class ScmPort(Protocol):
     ) -> str:
         """Create (without moving any ref) one commit on top of `parent_sha` applying
         all `writes`; `author` is (name, email). Returns the new commit sha."""
+
+    def write_chain(self, parent_sha: str | None, commits: list[NewCommit]) -> list[str]:
+        """Create (without moving any ref) each commit on top of the one before, the
+        first on `parent_sha`. Returns their shas, in order."""
 
     def compare_and_swap(self, branch: str, expected_sha: str, new_sha: str) -> bool:
         """Move `branch` from `expected_sha` to `new_sha` only if it still points at
