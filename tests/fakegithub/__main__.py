@@ -8,6 +8,7 @@ import signal
 import sys
 
 from . import FakeGitHub
+from .store import Refused
 
 
 def stop_on_signal(signum, frame) -> None:
@@ -40,7 +41,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop_on_signal)
     emulator = FakeGitHub(latency_ms=args.latency_ms, host=args.host, port=args.port)
     for full_name in args.repo:
-        emulator.create_repository(full_name)
+        try:
+            emulator.create_repository(full_name)
+        except Refused as refusal:
+            reasons = "; ".join(error.get("message", "") for error in refusal.errors or []) or refusal.message
+            parser.error(f"--repo {full_name}: {reasons}")
     try:
         emulator.serve_until_interrupted(on_ready=lambda: print(emulator.url, flush=True))
     except KeyboardInterrupt:
