@@ -430,7 +430,7 @@ def _land_once(scm: ScmPort, repository: Repository, branch: str, train: list[Pr
             committing.append(plan)
             chain.append(NewCommit(writes, commit_message(promotion), author_of(promotion)))
         plans.append(plan)
-    for plan, sha in zip(committing, scm.write_chain(head, chain) if chain else []):
+    for plan, sha in zip(committing, scm.write_chain(head, chain)):
         plan.commit_sha = sha
     new_head = committing[-1].commit_sha if committing else head
     _save_outcomes(plans)

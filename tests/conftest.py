@@ -57,11 +57,16 @@ def github(settings, github_emulator):
 BACKENDS = ["local", "github"]
 
 
+def target_on(request, backend: str, full_name: str):
+    """A fresh registered repository on `backend` (created in the emulator for github)."""
+    from tests.scm_targets import Target
+
+    if backend == "github":
+        request.getfixturevalue("github").create_repository(full_name)
+    return Target(RepositoryFactory(full_name=full_name, backend=backend))
+
+
 @pytest.fixture(params=BACKENDS)
 def target(request, db):
     """A fresh repository on each backend, for the contract tests."""
-    from tests.scm_targets import Target
-
-    if request.param == "github":
-        request.getfixturevalue("github").create_repository("acme/contract")
-    return Target(RepositoryFactory(full_name="acme/contract", backend=request.param))
+    return target_on(request, request.param, "acme/contract")

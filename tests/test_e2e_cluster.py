@@ -9,7 +9,7 @@ from promotions.engine import promotion_ids_in
 from promotions.merge import blob_sha
 from promotions.models import Promotion
 from tests.cluster import wait_until_final, worker_cluster  # noqa: F401 (fixture)
-from tests.conftest import BACKENDS, client_for
+from tests.conftest import BACKENDS, client_for, target_on
 from tests.factories import PodFactory, RepositoryFactory
 from tests.scm_targets import Target
 
@@ -43,9 +43,7 @@ def test_seed_batch_lands_through_the_worker(worker_cluster):
 @pytest.fixture(params=BACKENDS)
 def race_target(request) -> Target:
     """Set up before the cluster, so that its workers see the emulator's address."""
-    if request.param == "github":
-        request.getfixturevalue("github").create_repository("acme/race")
-    return Target(RepositoryFactory(full_name="acme/race", backend=request.param))
+    return target_on(request, request.param, "acme/race")
 
 
 def test_racing_pods_lose_nothing_and_match_a_serial_replay(race_target, worker_cluster):

@@ -42,6 +42,11 @@ def calls_made(emulator, action) -> tuple[object, int]:
     return outcome, emulator.stats()["requests"]
 
 
+def texts_shown(promotion, caplog) -> list[str]:
+    """Everything a pod, a lead or the logs get to see of a promotion's failure."""
+    return [promotion.last_error, *promotion.events.values_list("detail", flat=True), caplog.text]
+
+
 def run_lane_again(promotion):
     """What the scheduled retry does once its time has come."""
     Promotion.objects.filter(pk=promotion.pk).update(not_before=timezone.now() - timedelta(seconds=1))
@@ -146,8 +151,7 @@ def test_a_github_app_with_the_wrong_key_fails_without_retry(as_github_app, widg
     promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")]))
     assert promotion.status == Status.FAILED and promotion.attempts == 1
     assert "401 A JSON web token could not be decoded" in promotion.last_error
-    shown = [promotion.last_error, *promotion.events.values_list("detail", flat=True), caplog.text]
-    assert not any("PRIVATE KEY" in text for text in shown)
+    assert not any("PRIVATE KEY" in text for text in texts_shown(promotion, caplog))
 
 
 def test_bad_credentials_fail_at_once_with_a_clear_message(github, widgets, writer, caplog):
@@ -156,8 +160,7 @@ def test_bad_credentials_fail_at_once_with_a_clear_message(github, widgets, writ
     assert promotion.status == Status.FAILED
     assert promotion.attempts == 1 and promotion.not_before is None
     assert "401" in promotion.last_error and "Bad credentials" in promotion.last_error
-    shown = [promotion.last_error, *promotion.events.values_list("detail", flat=True), caplog.text]
-    assert not any(GITHUB_TOKEN in text for text in shown)
+    assert not any(GITHUB_TOKEN in text for text in texts_shown(promotion, caplog))
 
 
 @pytest.mark.parametrize(

@@ -256,6 +256,8 @@ class GitHubAdapter:
         """One tree and one commit per commit of the chain, overlapped: while commit k
         is created, the tree of k+1 (on the tree of k) is built over a second
         connection, so a chain of n costs n + 1 round trips in a row instead of 2n."""
+        if not commits:
+            return []
         with translated_errors(f"writing {len(commits)} commit(s) to {self.full_name}"):
             tree = self._write_tree(self.repo, self._tree_sha(parent_sha) if parent_sha else None, commits[0].writes)
             shas = []

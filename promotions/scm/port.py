@@ -125,7 +125,7 @@ class ScmPort(Protocol):
 
     def write_chain(self, parent_sha: str | None, commits: list[NewCommit]) -> list[str]:
         """Create (without moving any ref) each commit on top of the one before, the
-        first on `parent_sha`. Returns their shas, in order."""
+        first on `parent_sha`. Returns their shas, in order (none for no commits)."""
 
     def compare_and_swap(self, branch: str, expected_sha: str, new_sha: str) -> bool:
         """Move `branch` from `expected_sha` to `new_sha` only if it still points at
