@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test install migrate browser openapi clean
+.PHONY: run test lint install migrate browser openapi chaos clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,8 @@ migrate: install
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py createcachetable
 
+# Local use: Django's debug pages on (DEBUG=false make run turns them off).
+run: export DEBUG ?= true
 run: migrate
 	$(PY) manage.py bootstrap
 	$(PY) manage.py serve --port $(PORT)
@@ -37,10 +39,28 @@ browser:
 test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff (format and check) and mypy with the Django and DRF stubs; CI runs it beside `make test`.
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# Exactly once under kill -9 and a flaky GitHub (bench/chaos.py): PostgreSQL on
+# 127.0.0.1:5432 and Redis on 127.0.0.1:6379, a few minutes; not part of `make test`.
+chaos: install
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
+
 # The committed OpenAPI document (tests/test_openapi.py fails when it is stale),
 # with the fixed public URL the test expects.
 openapi: install
 	PUBLIC_URL=https://patchgate.example.com $(PY) manage.py spectacular --format openapi-json --file openapi.json
+
+# Throughput and footprint side by side (bench/throughput.py; PostgreSQL and Redis on
+# 127.0.0.1): wrk from Debian's package, installed when missing. BENCH_ARGS passes options.
+bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; } \
+		|| { echo "wrk is missing and could not be installed (apt-get install wrk)"; exit 1; }
+	$(PY) -m bench.throughput $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -7,10 +7,15 @@ from github import Auth, Github, GithubException
 TOKEN = "bench-token"
 
 
-def client(api_url: str) -> Github:
+def client(api_url: str, token: str = TOKEN) -> Github:
     """PyGithub as Patchgate configures it: no hidden retries, no pacing."""
     return Github(
-        auth=Auth.Token(TOKEN), base_url=api_url, retry=None, per_page=100, seconds_between_requests=None, seconds_between_writes=None
+        auth=Auth.Token(token),
+        base_url=api_url,
+        retry=None,
+        per_page=100,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
     )
 
 

@@ -1,14 +1,19 @@
 """Promotions per second on one branch with 1, 10 and 50 racing pods, against the
-GitHub emulator with a realistic round trip, in one run:
+GitHub emulator with a realistic round trip, in one run, with the reads and writes
+each promotion cost and the ceiling that gives under GitHub's secondary limit on
+content-creating requests (about 80 writes a minute, 500 an hour):
 
 - Patchgate: each pod records its promotions (a batch of files each) and a real
-  django-q2 cluster applies them through PyGithub: one commit per promotion, queued
-  promotions landing as a chain with one ref update.
+  django-q2 cluster applies them through PyGithub: one commit per promotion. On the
+  REST path queued promotions land as a chain (a tree and a commit each) with one
+  ref update; on the GraphQL path as one createCommitOnBranch each.
+- push_files: github-mcp-server's way per promotion (2 reads, 3 writes, no retry:
+  a ref update that finds the branch moved loses the promotion);
 - per file: what the seed did, each pod for each file of each promotion reads it
   (GET contents) then writes it with its sha (PUT contents), one commit per file,
   re-reading and writing again when another writer got there first.
 
-    .venv/bin/python bench/racing_pods.py [--pods 1,10,50] [--promotions 2] [--files 5] [--latency-ms 75]
+    .venv/bin/python -m bench.racing_pods [--pods 1,10,50] [--promotions 2] [--files 5] [--latency-ms 75]
 
 Runs on a throwaway SQLite database (var/bench_racing.sqlite3) with the ORM broker,
 the embedded default; set DATABASE_URL and REDIS_URL for the scale-out path.
@@ -22,11 +27,14 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from github import GithubException
 
-from bench.per_file import TOKEN, client, commits_on, promote_per_file  # noqa: E402
-from tests.fakegithub import FakeGitHub  # noqa: E402
+from bench.github_calls import ceilings, push_files
+from bench.harness import django_against
+from bench.per_file import TOKEN, client, commits_on, promote_per_file
+from github_emulator import GitHubEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args():
@@ -39,38 +47,21 @@ def parse_args():
     return parser.parse_args()
 
 
-def configure(emulator: FakeGitHub) -> None:
-    """Environment first: Django reads it once, and the cluster inherits it."""
-    database = ROOT / "var" / "bench_racing.sqlite3"
-    if "DATABASE_URL" not in os.environ:
-        database.parent.mkdir(exist_ok=True)
-        for leftover in database.parent.glob(database.name + "*"):
-            leftover.unlink()
-        os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        GITHUB_API_URL=emulator.url,
-        GITHUB_TOKEN=TOKEN,
-        LOG_LEVEL="WARNING",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
-
-
 def start_cluster(workers: int) -> subprocess.Popen:
     env = {**os.environ, "Q_WORKERS": str(workers)}
     return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
 def batch(pod: int, promotion: int, files: int) -> list[tuple[str, str]]:
-    return [(f"pods/p{pod:02}/run{promotion}/file{i}.md", f"pod {pod} run {promotion} file {i}\n") for i in range(files)]
+    return [
+        (f"pods/p{pod:02}/run{promotion}/file{i}.md", f"pod {pod} run {promotion} file {i}\n") for i in range(files)
+    ]
 
 
 def run_pods(count: int, work) -> float:
@@ -91,41 +82,49 @@ def run_pods(count: int, work) -> float:
     return time.perf_counter() - started
 
 
-def patchgate_round(emulator, pods: int, promotions: int, files: int) -> dict:
-    from promotions import services
-    from promotions.models import Promotion, Repository
-    from tests.cluster import wait_until_final
+def counted(emulator, elapsed: float, committed: int, commits: int) -> dict:
+    stats = emulator.stats()
+    reads = stats["requests"] - stats["writes"]
+    return {"seconds": elapsed, "committed": committed, "reads": reads, "writes": stats["writes"], "commits": commits}
 
-    full_name = f"bench/patchgate-{pods}"
+
+def patchgate_round(emulator, pods: int, promotions: int, files: int, commit_path: str, tag="patchgate") -> dict:
+    from promotions.audit import Actor
+    from promotions.models import Promotion, Repository
+    from promotions.selectors import promotion_wait
+    from promotions.services.access import pod_create, repository_register
+    from promotions.services.promotions import FileRequest, PromotionRequest, promotion_submit
+
+    full_name = f"bench/{tag}-{commit_path}-{pods}"
     emulator.create_repository(full_name)
-    repository, _ = services.add_repository(full_name, Repository.Backend.GITHUB)
-    pod_rows = [services.create_pod(f"bench-{pods}-{i}", [repository])[0] for i in range(pods)]
+    actor = Actor.system("bench")
+    repository, _ = repository_register(
+        full_name=full_name, backend=Repository.Backend.GITHUB, actor=actor, commit_path=commit_path
+    )
+    names = [f"{tag}-{commit_path}-{pods}-{i}" for i in range(pods)]
+    pod_rows = [pod_create(name=name, actor=actor, repositories=[repository])[0] for name in names]
     submitted: list[list[int]] = [[] for _ in range(pods)]
 
     def work(index):
         for number in range(promotions):
-            request = services.PromotionRequest(
-                repository=repository,
-                branch="main",
+            request = PromotionRequest(
                 commit_message=f"pod {index} run {number}",
-                reasoning_trace="",
-                metadata={},
-                atomic=True,
-                mode=Promotion.Mode.DIRECT,
-                files=[
-                    services.FileRequest(path, "upsert", "utf-8", content.encode(), False, None)
-                    for path, content in batch(index, number, files)
-                ],
+                files=[FileRequest(path, content=content.encode()) for path, content in batch(index, number, files)],
             )
-            submitted[index].append(services.submit_promotion(pod_rows[index], request)[0].pk)
+            submitted[index].append(promotion_submit(pod=pod_rows[index], request=request)[0].pk)
 
     emulator.reset_stats()
     started = time.perf_counter()
     run_pods(pods, work)
-    final = wait_until_final([pk for ids in submitted for pk in ids], timeout=600)
+    deadline = time.monotonic() + 600
+    final = [
+        promotion_wait(promotion=Promotion.objects.get(pk=pk), seconds=deadline - time.monotonic())
+        for ids in submitted
+        for pk in ids
+    ]
     elapsed = time.perf_counter() - started
     committed = sum(p.status == Promotion.Status.COMMITTED for p in final)
-    return {"seconds": elapsed, "committed": committed, "calls": emulator.stats()["requests"], "commits": commits_on(emulator.url, full_name)}
+    return counted(emulator, elapsed, committed, commits_on(emulator.url, full_name))
 
 
 def per_file_round(emulator, pods: int, promotions: int, files: int) -> dict:
@@ -139,31 +138,64 @@ def per_file_round(emulator, pods: int, promotions: int, files: int) -> dict:
 
     emulator.reset_stats()
     elapsed = run_pods(pods, work)
-    return {"seconds": elapsed, "committed": pods * promotions, "calls": emulator.stats()["requests"], "commits": commits_on(emulator.url, full_name)}
+    return counted(emulator, elapsed, pods * promotions, commits_on(emulator.url, full_name))
+
+
+def push_files_round(emulator, pods: int, promotions: int, files: int) -> dict:
+    """github-mcp-server's push_files per promotion: no retry, so a promotion whose ref
+    update finds the branch moved is lost (GitHub's 422 "Update is not a fast forward")."""
+    full_name = f"bench/push-files-{pods}"
+    emulator.create_repository(full_name)
+    landed = []
+
+    def work(index):
+        repo = client(emulator.url).get_repo(full_name)
+        for number in range(promotions):
+            try:
+                push_files(repo, batch(index, number, files))
+                landed.append(1)
+            except GithubException:
+                pass
+
+    emulator.reset_stats()
+    elapsed = run_pods(pods, work)
+    return counted(emulator, elapsed, len(landed), commits_on(emulator.url, full_name))
 
 
 def main():
     args = parse_args()
-    emulator = FakeGitHub(latency_ms=args.latency_ms).start()
-    configure(emulator)
+    emulator = GitHubEmulator(latency_ms=args.latency_ms).start()
+    django_against(emulator.url, TOKEN, "bench_racing.sqlite3")
     cluster = start_cluster(args.workers)
     try:
         print(
             f"one branch, {args.promotions} promotions of {args.files} files per pod, emulator round trip "
             f"{args.latency_ms} ms, {args.workers} workers, database {os.environ['DATABASE_URL'].split(':')[0]}"
         )
-        header = f"{'pods':>5} {'promotions':>10} | {'Patchgate':>12} {'calls':>6} {'commits':>7} | {'per file':>12} {'calls':>6} {'commits':>7} | speed-up"
+        for commit_path in ("rest", "graphql"):  # warm up: the workers' first pick-up, GitHub's GraphQL schema
+            patchgate_round(emulator, 1, 1, 1, commit_path, tag="warm-up")
+        header = (
+            f"{'pods':>5} {'promotions':>10} | {'approach':>17} {'landed':>6} {'rate':>9} {'reads/p':>7} "
+            f"{'writes/p':>8} {'commits':>7} | {'per minute':>10} {'per hour':>8}"
+        )
         print(header)
         print("-" * len(header))
         for pods in [int(n) for n in args.pods.split(",")]:
-            ours = patchgate_round(emulator, pods, args.promotions, args.files)
-            theirs = per_file_round(emulator, pods, args.promotions, args.files)
-            total = pods * args.promotions
-            ours_rate, theirs_rate = ours["committed"] / ours["seconds"], theirs["committed"] / theirs["seconds"]
-            print(
-                f"{pods:>5} {total:>10} | {ours_rate:>8.1f} p/s {ours['calls']:>6} {ours['commits']:>7} | "
-                f"{theirs_rate:>8.1f} p/s {theirs['calls']:>6} {theirs['commits']:>7} | x{ours_rate / theirs_rate:.1f}"
-            )
+            rounds = {
+                "Patchgate REST": patchgate_round(emulator, pods, args.promotions, args.files, "rest"),
+                "Patchgate GraphQL": patchgate_round(emulator, pods, args.promotions, args.files, "graphql"),
+                "push_files": push_files_round(emulator, pods, args.promotions, args.files),
+                "per file": per_file_round(emulator, pods, args.promotions, args.files),
+            }
+            for approach, got in rounds.items():
+                landed = max(got["committed"], 1)
+                per_minute, per_hour = ceilings(got["writes"] / landed)
+                print(
+                    f"{pods:>5} {pods * args.promotions:>10} | {approach:>17} {got['committed']:>6} "
+                    f"{got['committed'] / got['seconds']:>5.1f} p/s "
+                    f"{got['reads'] / landed:>7.1f} {got['writes'] / landed:>8.1f} {got['commits']:>7} | "
+                    f"{per_minute:>10} {per_hour:>8}"
+                )
     finally:
         cluster.terminate()
         cluster.wait(timeout=30)

@@ -1,7 +1,7 @@
 """How long the Pod activity reports take over 100,000 promotions.
 
-    .venv/bin/python bench/report_queries.py [--promotions 100000]
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/patchgate .venv/bin/python bench/report_queries.py
+    .venv/bin/python -m bench.report_queries [--promotions 100000]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/patchgate .venv/bin/python -m bench.report_queries
 
 Always on a throwaway SQLite file (var/bench_reports.sqlite3), and also on
 PostgreSQL when DATABASE_URL is given (a `test_<name>` database, created and
@@ -27,11 +27,23 @@ RUNS = 5
 BATCH = 5000
 # Roughly what a busy installation sees: mostly commits, some trouble.
 STATUS_WEIGHTS = {
-    "committed": 70, "no_changes": 8, "conflict": 8, "failed": 4, "pr_open": 3,
-    "awaiting_approval": 2, "rejected": 1, "queued": 2, "retrying": 1, "applying": 1,
+    "committed": 70,
+    "no_changes": 8,
+    "conflict": 8,
+    "failed": 4,
+    "pr_open": 3,
+    "awaiting_approval": 2,
+    "rejected": 1,
+    "queued": 2,
+    "retrying": 1,
+    "applying": 1,
 }
-FILE_STATUS_OF = {"committed": ["created", "updated", "merged", "deleted"], "conflict": ["conflict", "skipped"],
-                  "failed": ["error", "skipped"], "no_changes": ["unchanged"]}
+FILE_STATUS_OF = {
+    "committed": ["created", "updated", "merged", "deleted"],
+    "conflict": ["conflict", "skipped"],
+    "failed": ["error", "skipped"],
+    "no_changes": ["unchanged"],
+}
 
 
 def main():
@@ -43,14 +55,13 @@ def main():
         return bench(args.database_url, args.promotions)
     targets = [SQLITE_URL] + ([os.environ["DATABASE_URL"]] if os.environ.get("DATABASE_URL") else [])
     for url in targets:
-        command = [sys.executable, __file__, "--promotions", str(args.promotions), "--database-url", url]
-        subprocess.run(command, check=True, cwd=ROOT)
+        command = [sys.executable, "-m", "bench.report_queries", f"--promotions={args.promotions}"]
+        subprocess.run([*command, f"--database-url={url}"], check=True, cwd=ROOT)
 
 
 def bench(database_url: str, count: int):
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -87,14 +98,26 @@ def populate(count: int):
             status = rng.choices(statuses, weights)[0]
             created = now - timedelta(seconds=rng.uniform(0, DAYS * 86400))
             finished = created + timedelta(seconds=rng.lognormvariate(2.5, 1)) if status in FILE_STATUS_OF else None
-            promotions.append(Promotion(
-                pod=rng.choice(pods), repository=rng.choice(repositories), branch="main", commit_message="bench",
-                status=status, created_at=created, finished_at=finished,
-            ))
+            promotions.append(
+                Promotion(
+                    pod=rng.choice(pods),
+                    repository=rng.choice(repositories),
+                    branch="main",
+                    commit_message="bench",
+                    status=status,
+                    created_at=created,
+                    finished_at=finished,
+                )
+            )
         Promotion.objects.bulk_create(promotions)
         FileChange.objects.bulk_create(
-            FileChange(promotion=promotion, position=position, path=f"out/{position}.txt", content=b"x",
-                       status=rng.choice(FILE_STATUS_OF.get(promotion.status, ["pending"])))
+            FileChange(
+                promotion=promotion,
+                position=position,
+                path=f"out/{position}.txt",
+                content=b"x",
+                status=rng.choice(FILE_STATUS_OF.get(promotion.status, ["pending"])),
+            )
             for promotion in promotions
             for position in range(rng.randint(1, 3))
         )
@@ -122,8 +145,10 @@ def report_timings():
             timings.append((time.perf_counter() - started) * 1000)
         print(f"  {name}: {statistics.median(timings):.0f} ms ({len(rows)} rows, median of {RUNS})")
     sample = reports.pod_figures(last_30_days)[0]
-    print(f"  e.g. {sample['pod']}: {sample['promotions']} promotions, {sample['files_changed']} files changed, "
-          f"median {sample['median_seconds_to_commit']} s, p95 {sample['p95_seconds_to_commit']} s to commit")
+    print(
+        f"  e.g. {sample['pod']}: {sample['promotions']} promotions, {sample['files_changed']} files changed, "
+        f"median {sample['median_seconds_to_commit']} s, p95 {sample['p95_seconds_to_commit']} s to commit"
+    )
 
 
 if __name__ == "__main__":

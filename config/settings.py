@@ -5,6 +5,7 @@ Scale-out is environment only: DATABASE_URL=postgres://..., REDIS_URL=redis://..
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -16,7 +17,8 @@ env = environ.Env()
 DATA_DIR = Path(env.str("PATCHGATE_DATA_DIR", default=str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: `make run` asks for it (local use only: its pages list every URL).
+DEBUG = env.bool("DEBUG", default=False)
 
 
 def _dev_secret_key() -> str:
@@ -28,15 +30,31 @@ def _dev_secret_key() -> str:
     return key_file.read_text().strip()
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = _dev_secret_key()
-
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 PUBLIC_URL = env.str("PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_URL])
+
+# A service that answers only this machine's names may use a key generated into DATA_DIR;
+# one that answers any other host fails closed without SECRET_KEY.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost", "testserver", "::1", "[::1]"}:
+        raise ImproperlyConfigured("SECRET_KEY must be set when ALLOWED_HOSTS names a host beyond this machine.")
+    SECRET_KEY = _dev_secret_key()
+
+# Served over HTTPS by a TLS proxy in front (PUBLIC_URL https://...): secure cookies, HSTS,
+# plain HTTP redirected, and the proxy's X-Forwarded-Proto and X-Forwarded-For trusted.
+# Every one can be turned off from the environment.
+HTTPS = PUBLIC_URL.startswith("https://")
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=HTTPS)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -49,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "promotions",
 ]
 
@@ -61,7 +80,22 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "promotions.security.AdminContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Brute-force protection of the admin login and the reports' HTTP Basic (django-axes): after
+# LOGIN_FAILURE_LIMIT failures a username is refused from that address for LOGIN_COOLOFF_MINUTES.
+# Attempts are rows in the database (shown in the admin), so any cache backend will do.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: a script's Basic auth would log every call
+AXES_CLIENT_IP_CALLABLE = "promotions.security.client_ip"
+AXES_VERBOSE = False  # no banner in every command's log; failures and lockouts are still logged
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -116,7 +150,8 @@ Q_CLUSTER = {
     "max_attempts": 5,
     "ack_failures": True,
     "catch_up": False,
-    "poll": 0.2,
+    # The ORM broker looks for new tasks this often (Redis hands them over at once).
+    "poll": env.float("Q_POLL_SECONDS", default=0.02),
     "save_limit": 1000,
     "label": "Task queue",
 }
@@ -173,6 +208,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PromotionStatusEnum": "promotions.models.Promotion.Status",
         "FileStatusEnum": "promotions.models.FileChange.Status",
+        "PromotionModeEnum": "promotions.models.Promotion.Mode",
+        "FileModeEnum": "promotions.models.FileChange.Mode",
+        "FileReadModeEnum": "promotions.api.serializers.FILE_READ_MODES",
+        "FileTypeEnum": "promotions.api.serializers.FILE_TYPES",
     },
     "PREPROCESSING_HOOKS": ["promotions.api.schema.pod_operations_only"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "promotions.api.schema.public_server"],
@@ -190,24 +229,46 @@ GITHUB_APP_ID = env.str("GITHUB_APP_ID", default="")
 GITHUB_APP_PRIVATE_KEY = env.str("GITHUB_APP_PRIVATE_KEY", default="")
 GITHUB_APP_INSTALLATION_ID = env.str("GITHUB_APP_INSTALLATION_ID", default="")
 GITHUB_TIMEOUT_SECONDS = env.float("GITHUB_TIMEOUT_SECONDS", default=15)
+# Writes per credential (token or App installation) GitHub allows, as N/SECONDS windows shared by
+# every process (promotions.scm.github.budget); "off" for none. GitHub documents 80 a minute, 500 an hour.
+GITHUB_WRITE_LIMITS = env.str("GITHUB_WRITE_LIMITS", default="80/60,500/3600")
 
 PATCHGATE = {
     # How often a promotion is re-applied after the branch moved under it.
     "MAX_CAS_ATTEMPTS": env.int("MAX_CAS_ATTEMPTS", default=5),
-    # Bounded retries with backoff for 5xx / timeouts.
+    # A promotion fails at its Nth transient error of its own (5xx, timeout, dropped connection
+    # while it was landed alone), retried with backoff RETRY_BASE_SECONDS x 2^n in between.
     "MAX_TRANSIENT_RETRIES": env.int("MAX_TRANSIENT_RETRIES", default=5),
     "RETRY_BASE_SECONDS": env.float("RETRY_BASE_SECONDS", default=2),
-    # A worker holds a branch lane this long without renewing before another may take it.
-    "LANE_LEASE_SECONDS": env.int("LANE_LEASE_SECONDS", default=120),
-    # Most promotions landed as one chain of commits with a single ref update.
+    # What attempts do not count (rate-limit waits, crashed workers) is bounded by time: a promotion
+    # not landed this long after its first attempt fails, once its commit is known not to be on the branch.
+    "GIVE_UP_AFTER_SECONDS": env.int("GIVE_UP_AFTER_SECONDS", default=3600),
+    # A worker's hold on a branch lane, renewed by a heartbeat every quarter of it: a dead holder's
+    # lane is taken over this long after it died.
+    "LANE_LEASE_SECONDS": env.float("LANE_LEASE_SECONDS", default=10),
+    # How often each worker process looks for lanes with work due and no live holder (retries
+    # that are due, lanes of dead workers, lost tasks) and wakes them.
+    "LANE_CLOCK_SECONDS": env.float("LANE_CLOCK_SECONDS", default=1),
+    # Most promotions landed as one chain of commits with a single ref update, and most bytes of
+    # content (decoded) in one: a worker holds one train's files at a time. A larger promotion goes alone.
     "TRAIN_MAX": env.int("TRAIN_MAX", default=20),
-    "MAX_WAIT_SECONDS": 30,
+    "TRAIN_MAX_BYTES": env.int("TRAIN_MAX_BYTES", default=50 * 1024 * 1024),
+    # Lanes (branches) one worker process applies at the same time, on threads: the git host's
+    # answers are waits, not work.
+    "LANE_THREADS": env.int("LANE_THREADS", default=8),
+    # Requests of one web process waiting for an outcome ("wait"), in all and per pod; beyond
+    # them a request answers 202 at once, so waits never take the threads other requests need.
+    "MAX_WAITING_REQUESTS": env.int("MAX_WAITING_REQUESTS", default=4),
+    "MAX_WAITING_PER_POD": env.int("MAX_WAITING_PER_POD", default=2),
     # Per pod, unless the pod has its own throttle_rate; over it: 429 with Retry-After.
     "THROTTLE_RATE": env.str("THROTTLE_RATE", default="120/min"),
     "MAX_FILES_PER_PROMOTION": env.int("MAX_FILES_PER_PROMOTION", default=500),
     # Decoded sizes (base64 counts as its bytes): over them, 413.
     "MAX_FILE_BYTES": env.int("MAX_FILE_BYTES", default=10 * 1024 * 1024),
     "MAX_PROMOTION_BYTES": env.int("MAX_PROMOTION_BYTES", default=50 * 1024 * 1024),
+    # A lead reads both in the admin: UTF-8 bytes of the trace, compact JSON of the metadata; over them, 413.
+    "MAX_TRACE_BYTES": env.int("MAX_TRACE_BYTES", default=1024 * 1024),
+    "MAX_METADATA_BYTES": env.int("MAX_METADATA_BYTES", default=64 * 1024),
     # Denied to pods unless an allow glob names them, besides CI configuration and .git* files.
     "SENSITIVE_PATH_GLOBS": env.list("SENSITIVE_PATH_GLOBS", default=[]),
 }
@@ -220,5 +281,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Failures and lockouts are warnings; its INFO lines come with every login.
+        "axes": {"level": "WARNING"},
+        # /mcp runs the MCP SDK's transport once per request, which logs its start and stop at INFO.
+        "mcp.server.streamable_http_manager": {"level": "WARNING"},
+    },
 }

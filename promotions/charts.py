@@ -45,14 +45,21 @@ def daily_outcomes_chart(days: list[dict]) -> SafeString:
             if day[outcome]:
                 height = day[outcome] / top * PLOT_HEIGHT
                 title = f"{day['day']:%Y-%m-%d}: {day[outcome]} {outcome_label(outcome).lower()}"
-                bars.append((*_rounded(x, y(stacked + day[outcome]), slot * 0.8, height), OUTCOME_COLORS[outcome], title))
+                bars.append(
+                    (*_rounded(x, y(stacked + day[outcome]), slot * 0.8, height), OUTCOME_COLORS[outcome], title)
+                )
                 stacked += day[outcome]
         if index % label_every == 0:
             labels.append((*_rounded(x + slot * 0.4), TOP + PLOT_HEIGHT + 16, f"{day['day']:%m-%d}"))
     ticks = [(top * n // Y_TICKS, *_rounded(y(top * n / Y_TICKS))) for n in range(Y_TICKS + 1)]
     legend_top = TOP + PLOT_HEIGHT + 50
     legend = [
-        (LEFT + (n % LEGEND_COLUMNS) * 170, legend_top + (n // LEGEND_COLUMNS) * 18, OUTCOME_COLORS[outcome], outcome_label(outcome))
+        (
+            LEFT + (n % LEGEND_COLUMNS) * 170,
+            legend_top + (n // LEGEND_COLUMNS) * 18,
+            OUTCOME_COLORS[outcome],
+            outcome_label(outcome),
+        )
         for n, outcome in enumerate(OUTCOMES)
     ]
     return format_html(
@@ -64,8 +71,15 @@ def daily_outcomes_chart(days: list[dict]) -> SafeString:
         '<text x="{mid_x}" y="{x_title_y}" text-anchor="middle">Day requested</text>'
         '<text transform="translate(14 {mid_y}) rotate(-90)" text-anchor="middle">Promotions</text>'
         '<g class="legend">{legend}</g></svg>',
-        w=WIDTH, h=HEIGHT, left=LEFT, right=LEFT + PLOT_WIDTH, top=TOP, bottom=TOP + PLOT_HEIGHT,
-        mid_x=LEFT + PLOT_WIDTH / 2, mid_y=TOP + PLOT_HEIGHT / 2, x_title_y=TOP + PLOT_HEIGHT + 34,
+        w=WIDTH,
+        h=HEIGHT,
+        left=LEFT,
+        right=LEFT + PLOT_WIDTH,
+        top=TOP,
+        bottom=TOP + PLOT_HEIGHT,
+        mid_x=LEFT + PLOT_WIDTH / 2,
+        mid_y=TOP + PLOT_HEIGHT / 2,
+        x_title_y=TOP + PLOT_HEIGHT + 34,
         grid=format_html_join(
             "",
             '<line x1="{0}" y1="{2}" x2="{1}" y2="{2}" stroke="#ddd"/>'
@@ -79,7 +93,8 @@ def daily_outcomes_chart(days: list[dict]) -> SafeString:
         ),
         labels=format_html_join("", '<text x="{0}" y="{1}" text-anchor="middle">{2}</text>', labels),
         legend=format_html_join(
-            "", '<rect x="{0}" y="{1}" width="12" height="12" fill="{2}"/><text x="{3}" y="{4}">{5}</text>',
+            "",
+            '<rect x="{0}" y="{1}" width="12" height="12" fill="{2}"/><text x="{3}" y="{4}">{5}</text>',
             ((x, ly, color, x + 16, ly + 10, label) for x, ly, color, label in legend),
         ),
     )

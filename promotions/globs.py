@@ -1,11 +1,18 @@
 """Path globs as leads write them in policies, one per line, gitignore-style:
 `*` and `?` stay inside one path segment, `**` spans any number of them, so
-`prompts/**` matches everything under prompts/ and `**/*.md` any Markdown file."""
+`prompts/**` matches everything under prompts/ and `**/*.md` any Markdown file.
+
+Matching is on the folded form of both (validation.path_fold: NFC, case-folded) unless
+asked otherwise, since a checkout on macOS or Windows writes `Secrets/x` into
+`secrets/`: a deny, sensitive or approval rule then holds for every spelling (fails
+closed). Allow rules match exactly, for the same reason: matching less fails closed."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+
+from .validation import path_fold
 
 
 def glob_lines(text: str) -> list[str]:
@@ -31,13 +38,16 @@ def _compile(glob: str) -> re.Pattern:
     return re.compile(pattern)
 
 
-def path_matches(glob: str, path: str) -> bool:
+def path_matches(glob: str, path: str, *, folded: bool = True) -> bool:
+    """Whether `path` matches `glob`: on their folded forms, or exactly with folded=False."""
     glob = glob.lstrip("/")  # paths are relative to the root anyway
     if glob.endswith("/"):  # a directory: everything under it
         glob += "**"
+    if folded:
+        glob, path = path_fold(glob), path_fold(path)
     return _compile(glob).fullmatch(path) is not None
 
 
-def first_match(globs: list[str], path: str) -> str | None:
-    """The first of `globs` that matches `path`, or None."""
-    return next((glob for glob in globs if path_matches(glob, path)), None)
+def first_match(globs: list[str], path: str, *, folded: bool = True) -> str | None:
+    """The first of `globs` that matches `path` (see path_matches), or None."""
+    return next((glob for glob in globs if path_matches(glob, path, folded=folded)), None)

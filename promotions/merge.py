@@ -37,7 +37,14 @@ def unified_diff(before: bytes, after: bytes, before_label: str, after_label: st
         fromfile=before_label,
         tofile=after_label,
     )
-    return _clip("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines))
+    return clip("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines))
+
+
+def file_patch(before: bytes, after: bytes) -> str:
+    """The unified diff's hunks alone, without its `---`/`+++` lines and final newline:
+    a file's patch as git hosts show it; "" when nothing differs."""
+    diff = unified_diff(before, after, "a", "b")
+    return diff.split("\n", 2)[2].removesuffix("\n") if diff else ""
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class MergeResult:
                 hunks.append(line)
             if line.startswith(">>>>>>> "):
                 inside = False
-        return _clip("".join(hunks))
+        return clip("".join(hunks))
 
 
 def three_way_merge(base: bytes, current: bytes, proposed: bytes) -> MergeResult:
@@ -80,7 +87,8 @@ def three_way_merge(base: bytes, current: bytes, proposed: bytes) -> MergeResult
     return MergeResult(completed.stdout, completed.returncode)
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
+    """`text` cut at MAX_QUOTED_CHARS, saying so."""
     if len(text) <= MAX_QUOTED_CHARS:
         return text
     return text[:MAX_QUOTED_CHARS] + "\n[… cut]\n"

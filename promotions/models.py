@@ -1,7 +1,8 @@
 """Patchgate's records: who may write where, what they asked for, what happened.
 
-State changes of a Promotion happen only through promotions.services.transition,
-which records an Event for each; Events are never edited or deleted.
+State changes of a Promotion happen only through promotions.audit.transition,
+which records an Event for each; every operator action records an AuditEntry.
+Neither is ever edited or deleted.
 """
 
 from django.conf import settings
@@ -31,6 +32,18 @@ class Repository(models.Model):
         max_length=255,
         blank=True,
         help_text="Also commit the reasoning trace as this file, e.g. traces/{promotion_id}.md (empty: do not).",
+    )
+
+    class CommitPath(models.TextChoices):
+        AUTO = "auto", "auto: GraphQL where the branch requires signed commits, else REST"
+        GRAPHQL = "graphql", "GraphQL createCommitOnBranch (signed, one write per commit)"
+        REST = "rest", "REST Git Data API (keeps authors and file modes)"
+
+    commit_path = models.CharField(
+        max_length=10,
+        choices=CommitPath.choices,
+        default=CommitPath.AUTO,
+        help_text="How commits reach GitHub (github backend only); see the README's GitHub section.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -110,12 +123,18 @@ class Promotion(models.Model):
     pod = models.ForeignKey(Pod, on_delete=models.PROTECT, related_name="promotions")
     repository = models.ForeignKey(Repository, on_delete=models.PROTECT, related_name="promotions")
     branch = models.CharField(max_length=255)
+    base_branch = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Where the pod asked to create the branch from, if it did not exist; empty: it had to exist.",
+    )
     commit_message = models.TextField()
     reasoning_trace = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     atomic = models.BooleanField(default=True)
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.DIRECT)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "": the unique constraint holds only among promotions that sent a key.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     commit_sha = models.CharField(max_length=40, blank=True)
@@ -123,8 +142,24 @@ class Promotion(models.Model):
     review_branch = models.CharField(max_length=255, blank=True)
     pull_request_url = models.URLField(max_length=500, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    transient_errors = models.PositiveIntegerField(
+        default=0,
+        help_text="Transient host errors of its own (its retry budget); rate-limit waits and crashes not counted.",
+    )
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="First taken up by a worker since it was queued: its time bound starts here."
+    )
+    ref_update_sent = models.BooleanField(
+        default=False, help_text="A ref update carrying its commit was sent: checked on the branch before it may fail."
+    )
     last_error = models.TextField(blank=True)
     not_before = models.DateTimeField(null=True, blank=True, help_text="Retry no earlier than this.")
+    budget_wait_seconds = models.FloatField(
+        default=0, help_text="Time it waited for the git host's write budget (GITHUB_WRITE_LIMITS)."
+    )
+    budget_wait_since = models.DateTimeField(
+        null=True, blank=True, help_text="Waiting for the write budget since then (added up when taken up again)."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -162,6 +197,12 @@ class FileChange(models.Model):
         UTF8 = "utf-8"
         BASE64 = "base64"
 
+    class Mode(models.TextChoices):
+        """The git file modes a pod may ask for."""
+
+        REGULAR = "100644", "100644 (regular file)"
+        EXECUTABLE = "100755", "100755 (executable)"
+
     class Status(models.TextChoices):
         PENDING = "pending"
         CREATED = "created"
@@ -182,7 +223,14 @@ class FileChange(models.Model):
     base_given = models.BooleanField(
         default=False, help_text="The pod sent base_sha (null means: create only, the file must not exist)."
     )
-    base_sha = models.CharField(max_length=40, null=True, blank=True)
+    # NULL with base_given means "create only", which "" could not say.
+    base_sha = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001
+    mode = models.CharField(
+        max_length=6,
+        blank=True,
+        choices=Mode.choices,
+        help_text="The git file mode the pod asked for; empty: a new file is 100644, an existing one keeps its mode.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     old_sha = models.CharField(max_length=40, blank=True)
     new_sha = models.CharField(max_length=40, blank=True)
@@ -198,6 +246,19 @@ class FileChange(models.Model):
     @property
     def is_text(self) -> bool:
         return self.encoding == self.Encoding.UTF8
+
+
+class FileDiff(models.Model):
+    """What a landed file changed, as the git host showed it the first time a lead
+    looked: a commit never changes, so its page never asks the host again."""
+
+    change = models.OneToOneField(FileChange, on_delete=models.CASCADE, primary_key=True, related_name="diff")
+    patch = models.TextField(blank=True, help_text="The hunks, as git prints them; empty when there is a note.")
+    note = models.CharField(max_length=500, blank=True, help_text="Why there is no patch (binary, too large...).")
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"diff of {self.change}"
 
 
 class Event(models.Model):
@@ -235,6 +296,42 @@ class Event(models.Model):
         raise ValueError("Events are append-only.")
 
 
+class AuditEntry(models.Model):
+    """The audit log of operator actions: keys issued, rotated and revoked, pods and
+    repositories created or changed, a lead's decisions. Never edited."""
+
+    actor_kind = models.CharField(max_length=10, choices=Event.ActorKind.choices)
+    actor_pod = models.ForeignKey(Pod, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField("actor", max_length=150, help_text="Who, as named at the time.")
+    action = models.CharField(max_length=40, db_index=True)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=40)
+    object_repr = models.CharField("object", max_length=200)
+    changes = models.JSONField(default=dict, blank=True, help_text="field: [before, after]")
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self):
+        return f"{self.actor_name} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are append-only.")
+
+
 class BranchLane(models.Model):
     """Serializes work on one repository branch across every worker and machine:
     the worker holding the lease applies that branch's promotions in order."""
@@ -243,9 +340,35 @@ class BranchLane(models.Model):
     branch = models.CharField(max_length=255)
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    woken_at = models.DateTimeField(null=True, blank=True, help_text="When the lane clock last woke this lane.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["repository", "branch"], name="unique_lane")]
 
     def __str__(self):
         return f"{self.repository}@{self.branch}"
+
+
+class RequestCount(models.Model):
+    """A pod's requests in the current and the previous window of its rate: the
+    throttle's store when there is no Redis (promotions.throttling)."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    slot = models.BigIntegerField(help_text="Which window: the time divided by the rate's period.")
+    count = models.PositiveIntegerField(default=0)
+    previous = models.PositiveIntegerField(default=0, help_text="Requests in the window before.")
+
+    def __str__(self):
+        return self.key
+
+
+class GitHubWriteBudget(models.Model):
+    """The shared write budget of one GitHub credential, when there is no Redis: recent
+    writes, holds and lanes waiting in turn (promotions.scm.github.budget)."""
+
+    credential = models.CharField(max_length=100, unique=True, help_text="An installation or a token's fingerprint.")
+    state = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.credential

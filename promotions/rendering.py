@@ -1,24 +1,21 @@
-"""HTML for the leads' admin: a reasoning trace as sanitised Markdown, each file
-of a promotion as a coloured unified diff, a status as a coloured badge."""
+"""HTML for the leads' admin: a reasoning trace as sanitised Markdown, a file's
+patch as a coloured diff, a status as a coloured badge. Nothing here reads the git
+host (promotions.diffs does, as little as it can)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 
-import markdown
 import nh3
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
 
-from .merge import is_text, unified_diff
-from .models import FileChange, Promotion
-from .scm import adapter_for
-from .scm.port import ScmError, ScmPort
+from .models import Promotion
 
 Status = Promotion.Status
-FileStatus = FileChange.Status
 
-STATUS_COLOURS = {
+STATUS_COLOURS: dict[str, str] = {
     Status.PENDING: "#6c757d",
     Status.QUEUED: "#0d6efd",
     Status.APPLYING: "#0d6efd",
@@ -32,9 +29,6 @@ STATUS_COLOURS = {
     Status.PR_OPEN: "#20c997",
 }
 
-# Files whose change is in a commit: their diff is read from the blobs written.
-LANDED_FILE_STATUSES = frozenset({FileStatus.CREATED, FileStatus.UPDATED, FileStatus.DELETED, FileStatus.MERGED})
-
 
 def status_badge(status: str) -> SafeString:
     return format_html(
@@ -45,19 +39,42 @@ def status_badge(status: str) -> SafeString:
     )
 
 
+# A trace is rendered as Markdown up to here (cut at a line end), the rest shown as plain
+# text. markdown-it-py parses in time linear in its input (CommonMark's pathological
+# cases included; Python-Markdown took seconds for 16 KB of brackets), about 0.4 s at
+# worst for this much, and a trace may hold 1 MB.
+MARKDOWN_CHARS = 32_000
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """CommonMark with tables; raw HTML shown as text, and no images: `![alt](url)`
+    stays a link to the image, so the lead's browser fetches nothing by itself."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+
+
 def markdown_html(text: str) -> SafeString:
-    """A pod's Markdown as HTML a browser can show safely: raw HTML in the text is
-    shown as text, and nh3 removes whatever unsafe markup Markdown itself could make
-    (javascript: links, say)."""
-    converter = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
-    converter.preprocessors.deregister("html_block")
-    converter.inlinePatterns.deregister("html")
-    return mark_safe(nh3.clean(converter.convert(text)))
+    """A pod's Markdown as HTML a browser can show safely, in bounded time: nh3 removes
+    whatever unsafe markup Markdown itself could make (javascript: links, say), and past
+    MARKDOWN_CHARS the trace goes on as preformatted plain text."""
+    head, rest = _cut_at_line(text, MARKDOWN_CHARS)
+    html = mark_safe(nh3.clean(_markdown().render(head)))
+    if not rest:
+        return html
+    note = f"The trace goes on as plain text: Markdown is rendered for its first {MARKDOWN_CHARS:,} characters."
+    return format_html('{}<p class="help pg-trace-cut">{}</p><pre class="pg-trace-rest">{}</pre>', html, note, rest)
+
+
+def _cut_at_line(text: str, limit: int) -> tuple[str, str]:
+    if len(text) <= limit:
+        return text, ""
+    cut = text.rfind("\n", 0, limit) + 1 or limit
+    return text[:cut], text[cut:]
 
 
 def _diff_line_class(line: str) -> str:
-    if line.startswith(("+++", "---")):
-        return "pg-diff-file"
+    """A patch has no file header lines (`---`, `+++`): a line that starts so is a
+    removed or added line."""
     if line.startswith("@@"):
         return "pg-diff-hunk"
     if line.startswith("+"):
@@ -73,53 +90,3 @@ def diff_html(diff: str) -> SafeString:
         '<pre class="pg-diff">{}</pre>',
         format_html_join("", '<span class="{}">{}\n</span>', ((_diff_line_class(line), line) for line in lines)),
     )
-
-
-@dataclass(frozen=True)
-class FileDiff:
-    change: FileChange
-    diff: str = ""
-    note: str = ""
-
-    @property
-    def landed(self) -> bool:
-        return self.change.status in LANDED_FILE_STATUSES
-
-    @property
-    def html(self) -> SafeString:
-        return diff_html(self.diff) if self.diff else SafeString("")
-
-
-def file_diffs(promotion: Promotion) -> list[FileDiff]:
-    """What each file changed (from the blobs of its commit) or, not landed yet,
-    what it would change against the branch as it is now."""
-    files = list(promotion.files.all())
-    try:
-        scm = adapter_for(promotion.repository)
-        current = _current_shas(scm, promotion.branch, [f.path for f in files if f.status not in LANDED_FILE_STATUSES])
-        return [_file_diff(scm, change, current) for change in files]
-    except ScmError as error:
-        return [FileDiff(change, note=f"could not read the repository: {error}") for change in files]
-
-
-def _current_shas(scm: ScmPort, branch: str, paths: list[str]) -> dict[str, str]:
-    head = scm.branch_head(branch) if paths else None
-    if head is None:
-        return {}
-    entries = scm.read_entries(head, paths)
-    return {path: entries[path].sha for path in paths if path in entries and entries[path].kind == "blob"}
-
-
-def _file_diff(scm: ScmPort, change: FileChange, current: dict[str, str]) -> FileDiff:
-    if change.status in LANDED_FILE_STATUSES:
-        before_sha = change.old_sha
-        after = scm.read_blob(change.new_sha) if change.new_sha else b""
-    else:
-        before_sha = current.get(change.path, "")
-        after = b"" if change.operation == FileChange.Operation.DELETE else bytes(change.content)
-    before = scm.read_blob(before_sha) if before_sha else b""
-    if before == after:
-        return FileDiff(change, note="no difference")
-    if not (is_text(before) and is_text(after)):
-        return FileDiff(change, note=f"binary content: {len(before)} bytes before, {len(after)} after")
-    return FileDiff(change, diff=unified_diff(before, after, f"a/{change.path}", f"b/{change.path}"))

@@ -7,12 +7,14 @@ Python only merges per-group results and fills days without promotions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
 from django import forms
 from django.db import connections
-from django.db.models import Aggregate, Count, F, FloatField, Func, Max, Q, QuerySet, Window
+from django.db.models import Aggregate, Count, F, FloatField, Func, Max, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
 from django.utils import timezone
 
@@ -21,6 +23,8 @@ from .models import FileChange, Promotion, Repository
 Status = Promotion.Status
 
 DEFAULT_PERIOD_DAYS = 30
+# The longest period a report covers: a year's rows stay small, a range from year 1 does not.
+MAX_PERIOD_DAYS = 366
 
 # How a promotion ended (or where it stands), in the order the chart stacks them.
 OUTCOMES: dict[str, tuple[str, ...]] = {
@@ -48,6 +52,7 @@ FIGURE_COLUMNS = (
     "files_changed",
     "median_seconds_to_commit",
     "p95_seconds_to_commit",
+    "seconds_waiting_for_budget",
     "last_activity",
 )
 POD_COLUMNS = ("pod", "pod_id", *FIGURE_COLUMNS)
@@ -72,7 +77,9 @@ class Period:
     def bounds(self) -> tuple[datetime, datetime]:
         """The first instant in the period and the first one after it."""
         zone = timezone.get_current_timezone()
-        return datetime.combine(self.since, time.min, zone), datetime.combine(self.until + timedelta(days=1), time.min, zone)
+        return datetime.combine(self.since, time.min, zone), datetime.combine(
+            self.until + timedelta(days=1), time.min, zone
+        )
 
     def matches(self, promotion: str = "") -> Q:
         """The condition on a promotion (reached through `promotion`, e.g. "promotion__") to be in the period."""
@@ -93,11 +100,15 @@ class PeriodForm(forms.Form):
     """The report filters as query parameters: ?since=YYYY-MM-DD&until=YYYY-MM-DD&repository=owner/name."""
 
     since = forms.DateField(
-        required=False, input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}),
         help_text="First day, YYYY-MM-DD (default: 29 days before until).",
     )
     until = forms.DateField(
-        required=False, input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Last day, YYYY-MM-DD (default: today).",
     )
     repository = forms.ModelChoiceField(
@@ -107,9 +118,14 @@ class PeriodForm(forms.Form):
     def clean(self):
         data = super().clean()
         until = data.get("until") or timezone.now().date()
-        since = data.get("since") or until - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        since = data.get("since") or until - min(timedelta(days=DEFAULT_PERIOD_DAYS - 1), until - date.min)
         if "since" in data and "until" in data and since > until:
             self.add_error("until", "Must be on or after since.")
+        elif until > timezone.now().date() + timedelta(days=1):
+            self.add_error("until", "Must not be after tomorrow.")
+        elif (until - since).days >= MAX_PERIOD_DAYS:
+            earliest = until - timedelta(days=MAX_PERIOD_DAYS - 1)
+            self.add_error("since", f"A report covers at most {MAX_PERIOD_DAYS} days: {earliest} at the earliest.")
         data["since"], data["until"] = since, until
         return data
 
@@ -132,7 +148,7 @@ def repository_figures(period: Period) -> list[dict]:
 def daily_outcomes(period: Period) -> list[dict]:
     """One row per day of the period (days without promotions included): how many
     promotions were requested that day, by outcome."""
-    counted = {
+    counted: dict[object, Mapping[str, Any]] = {
         row["day"]: row
         for row in period.promotions()
         .annotate(day=TruncDate("created_at"))
@@ -140,7 +156,9 @@ def daily_outcomes(period: Period) -> list[dict]:
         .annotate(promotions=Count("id"), **_outcome_counts())
     }
     empty = dict.fromkeys(DAY_COLUMNS[1:], 0)
-    return [{"day": day, **{column: counted.get(day, empty)[column] for column in DAY_COLUMNS[1:]}} for day in period.days()]
+    return [
+        {"day": day, **{column: counted.get(day, empty)[column] for column in DAY_COLUMNS[1:]}} for day in period.days()
+    ]
 
 
 def sorted_rows(rows: list[dict], order: str) -> list[dict]:
@@ -159,7 +177,13 @@ def _figures(period: Period, group: str, label: str, columns: tuple[str, ...]) -
     promotions = period.promotions()
     rows = (
         promotions.values(group, label)
-        .annotate(promotions=Count("id"), **_outcome_counts(), last_activity=Max(Coalesce("finished_at", "created_at")))
+        .annotate(
+            promotions=Count("id"),
+            **_outcome_counts(),
+            # Time its promotions waited for the git host's write budget (GITHUB_WRITE_LIMITS).
+            seconds_waiting_for_budget=Sum("budget_wait_seconds"),
+            last_activity=Max(Coalesce("finished_at", "created_at")),
+        )
         .order_by(label)
     )
     # Files and durations come from their own grouped queries, merged by group:
@@ -172,17 +196,18 @@ def _figures(period: Period, group: str, label: str, columns: tuple[str, ...]) -
     }
     durations = seconds_to_commit(promotions, group)
     nothing = {"files_changed": 0, **dict.fromkeys(PERCENTILES)}
-    return [
-        {
-            columns[0]: row[label],
-            columns[1]: row[group],
-            **{
-                column: {**row, **nothing, **files_changed.get(row[group], {}), **durations.get(row[group], {})}[column]
-                for column in FIGURE_COLUMNS
-            },
-        }
+    merged = [
+        (row, {**row, **nothing, **files_changed.get(row[group], {}), **durations.get(row[group], {}), **_waited(row)})
         for row in rows
     ]
+    return [
+        {columns[0]: row[label], columns[1]: row[group], **{column: figures[column] for column in FIGURE_COLUMNS}}
+        for row, figures in merged
+    ]
+
+
+def _waited(row: dict) -> dict:
+    return {"seconds_waiting_for_budget": round(row["seconds_waiting_for_budget"] or 0.0, SECONDS_DIGITS)}
 
 
 class SecondsBetween(Func):
@@ -226,10 +251,10 @@ def seconds_to_commit(promotions: QuerySet[Promotion], group: str) -> dict[objec
     committed = promotions.filter(status=Status.COMMITTED, finished_at__isnull=False).annotate(
         key=F(group), seconds=SecondsBetween("created_at", "finished_at")
     )
+    rows: Iterable[Mapping[str, Any]]
     if connections[promotions.db].vendor == "postgresql":
-        rows = committed.values("key").annotate(
-            **{name: PercentileCont("seconds", fraction) for name, fraction in PERCENTILES.items()}
-        )
+        percentiles = {name: PercentileCont("seconds", fraction) for name, fraction in PERCENTILES.items()}
+        rows = cast(Iterable[Mapping[str, Any]], committed.values("key").annotate(**percentiles))
     else:
         rows = interpolated_percentiles(committed)
     return {row["key"]: {name: round(row[name], SECONDS_DIGITS) for name in PERCENTILES} for row in rows}
@@ -251,7 +276,7 @@ def interpolated_percentiles(committed: QuerySet) -> list[dict]:
     with connections[committed.db].cursor() as cursor:
         cursor.execute(f'SELECT "key", {percentiles} FROM ({inner_sql}) AS ranked GROUP BY "key"', params)
         names = [column[0] for column in cursor.description]
-        return [dict(zip(names, values)) for values in cursor.fetchall()]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def _weighted_sum(fraction: float) -> str:

@@ -1,21 +1,33 @@
 """Per-pod request throttling: `settings.PATCHGATE["THROTTLE_RATE"]` (default
-120/min) or the pod's own `throttle_rate`, counted in the configured cache (the
-database, or Redis with REDIS_URL) so every web process sees the same counts.
-Over the rate: 429 with Retry-After."""
+120/min) or the pod's own `throttle_rate`. Over the rate: 429 with Retry-After.
+
+Counted as a sliding window over two fixed ones (the previous window's count,
+weighted by how much of it still lies within one period, plus the current
+window's): one Redis round trip per request with REDIS_URL (INCR and GET in one
+pipeline), else one INSERT ... ON CONFLICT ... RETURNING on a row per pod, so every
+web process sees the same counts. A refused request is taken back out of the
+count, as DRF's own throttles do not count it either."""
+
+from __future__ import annotations
 
 import math
 import re
+import time
+from dataclasses import dataclass
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from django.db import connection
+from rest_framework.throttling import BaseThrottle
 
-from .models import Pod
+from .conf import redis_client, shared_redis
+from .models import Pod, RequestCount
 
 RATE_PATTERN = re.compile(r"(?P<count>[1-9][0-9]*)/(?P<period>s|sec|second|m|min|minute|h|hour|d|day)")
+PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def rate_problem(rate: str) -> str | None:
-    """Why `rate` is not a rate DRF understands, or None."""
+    """Why `rate` is not a rate the throttle understands, or None."""
     if not RATE_PATTERN.fullmatch(rate):
         return "must be requests per period, e.g. 120/min, 10/s, 5000/hour or 20000/day"
     return None
@@ -25,26 +37,117 @@ def rate_of(pod: Pod) -> str:
     return pod.throttle_rate.strip() or settings.PATCHGATE["THROTTLE_RATE"]
 
 
-class PodRateThrottle(SimpleRateThrottle):
-    scope = "pod"
+def parse_rate(rate: str) -> tuple[int, int]:
+    """(requests, period in seconds) of a rate rate_problem accepts."""
+    count, _, period = rate.partition("/")
+    return int(count), PERIOD_SECONDS[period[0]]
 
-    def __init__(self):
-        # The rate depends on the pod, known only in allow_request.
-        pass
 
-    def allow_request(self, request, view):
+@dataclass(frozen=True)
+class Window:
+    limit: int
+    period: int
+    count: int  # in the current window, this request included
+    previous: int  # in the window before
+    elapsed: float  # seconds into the current window
+
+    @property
+    def allowed(self) -> bool:
+        return self.previous * (1 - self.elapsed / self.period) + self.count <= self.limit
+
+    def retry_after(self) -> int:
+        """Whole seconds until a request would pass (at most one period)."""
+        others = self.count - 1  # the refused request does not count
+        room = self.limit - others - 1
+        if room >= 0 and self.previous:
+            # Still in this window, once enough of the previous one has slid out.
+            wait = self.period * (1 - room / self.previous) - self.elapsed
+        else:
+            # In the next window, where this one's count is the one sliding out.
+            wait = self.period - self.elapsed + (max(0, self.period * (1 - (self.limit - 1) / others)) if others else 0)
+        return min(self.period, max(1, math.ceil(wait)))
+
+
+def pod_request_wait(pod: Pod) -> float | None:
+    """Count one request of `pod` (REST or MCP, against the same counter). None when
+    allowed, else the seconds to wait."""
+    window = _count(pod)
+    if window.allowed:
+        return None
+    return window.retry_after()
+
+
+__all__ = ["redis_client"]  # also used from here by the GitHub call budget (scm.github.budget)
+
+
+class PodRateThrottle(BaseThrottle):
+    def allow_request(self, request, view) -> bool:
         pod = request.user
         if not isinstance(pod, Pod):
             return True  # staff views and the schema: not a pod's budget
-        self.rate = rate_of(pod)
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        self.seconds = pod_request_wait(pod)
+        return self.seconds is None
 
-    def get_cache_key(self, request, view):
-        # With its creation time: the id of a deleted pod may be given again.
-        pod = request.user
-        return self.cache_format % {"scope": self.scope, "ident": f"{pod.pk}-{pod.created_at.timestamp():.6f}"}
+    def wait(self) -> float | None:
+        return self.seconds
 
-    def wait(self):
-        # DRF gives no wait when the rate was lowered below the recorded history.
-        return super().wait() or max(1, math.ceil(self.duration - (self.now - self.history[-1])))
+
+def _count(pod: Pod) -> Window:
+    limit, period = parse_rate(rate_of(pod))
+    now = time.time()
+    slot, elapsed = divmod(now, period)
+    # The pod's creation time: the id of a deleted pod may be given again. The period:
+    # a changed rate starts afresh.
+    key = f"{pod.pk}-{pod.created_at.timestamp():.6f}-{period}"
+    store = _store()
+    count, previous = store(key, int(slot), period, undo=False)
+    window = Window(limit, period, count, previous, elapsed)
+    if not window.allowed:
+        store(key, int(slot), period, undo=True)
+    return window
+
+
+def _store():
+    """count(key, slot, period, *, undo) -> (count, previous): Redis when configured, else the database."""
+    return _redis_count if shared_redis() else _database_count
+
+
+def _redis_count(key: str, slot: int, period: int, *, undo: bool) -> tuple[int, int]:
+    client = shared_redis()
+    assert client is not None
+    current, earlier = f"patchgate:throttle:{key}:{slot}", f"patchgate:throttle:{key}:{slot - 1}"
+    if undo:
+        client.decr(current)
+        return 0, 0
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(current)
+    pipe.expire(current, 2 * period)
+    pipe.get(earlier)
+    count, _, previous = pipe.execute()
+    return int(count), int(previous or 0)
+
+
+def _database_count(key: str, slot: int, period: int, *, undo: bool) -> tuple[int, int]:
+    q = connection.ops.quote_name
+    table = q(RequestCount._meta.db_table)
+    key_, slot_, count_, previous_ = q("key"), q("slot"), q("count"), q("previous")
+    with connection.cursor() as cursor:
+        if undo:
+            cursor.execute(
+                f"UPDATE {table} SET {count_} = {count_} - 1 WHERE {key_} = %s AND {slot_} = %s", [key, slot]
+            )
+            return 0, 0
+        # One statement, so concurrent requests of a pod cannot both read the same count.
+        # Right-hand sides see the row as it was: `previous` is computed from the old count.
+        cursor.execute(
+            f"INSERT INTO {table} ({key_}, {slot_}, {count_}, {previous_}) VALUES (%s, %s, 1, 0) "
+            f"ON CONFLICT ({key_}) DO UPDATE SET "
+            f"{previous_} = CASE WHEN {table}.{slot_} = excluded.{slot_} THEN {table}.{previous_} "
+            f"WHEN {table}.{slot_} = excluded.{slot_} - 1 THEN {table}.{count_} ELSE 0 END, "
+            f"{count_} = CASE WHEN {table}.{slot_} = excluded.{slot_} THEN {table}.{count_} + 1 ELSE 1 END, "
+            f"{slot_} = excluded.{slot_} "
+            f"RETURNING {count_}, {previous_}",
+            [key, slot],
+        )
+        count, previous = cursor.fetchone()
+    return count, previous

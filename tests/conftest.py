@@ -1,13 +1,34 @@
+"""Fixtures every test module may use; helpers (plain functions) are in tests/helpers.py,
+fixtures of the emulator and the browser in tests/plugins/."""
+
 import pytest
 from django_q.conf import Conf
-from rest_framework.test import APIClient
 
+from promotions.conf import shared_redis
+from promotions.models import FileChange, Promotion
+from promotions.scm.github import budget
+from promotions.scm.github.paths import forget_rules
+from promotions.scm.github.refs import forget_repository_id
 from tests.factories import PodFactory, RepositoryFactory
+from tests.helpers import GITHUB_TOKEN, LEAD_PASSWORD, LEAD_USERNAME, TARGETS, client_for, day, promoted, target_on
 
-# Fixture modules of the emulator and the browser tests; one line each.
-pytest_plugins: list[str] = ["tests.browser_fixtures", "tests.fakegithub.fixtures"]
+pytest_plugins: list[str] = ["tests.plugins.browser", "tests.plugins.cluster", "tests.plugins.emulator"]
 
-GITHUB_TOKEN = "ghp_emulatedTokenNeverShown0123456789"
+
+@pytest.fixture(autouse=True)
+def no_write_budget_spent():
+    """With Redis configured, GitHub write budgets live there and outlive a test (as
+    they must outlive a process): every test starts with none spent."""
+    client = shared_redis()
+    if client is not None:
+        for key in client.scan_iter(f"{budget.REDIS_PREFIX}*"):
+            client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """MD5 in tests: the suite creates many users, and PBKDF2 is slow by design."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -34,12 +55,6 @@ def pod(repository):
     return PodFactory(name="writer", repositories=[repository])
 
 
-def client_for(pod) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {pod.raw_key}")
-    return client
-
-
 @pytest.fixture
 def api(pod):
     return client_for(pod)
@@ -51,22 +66,56 @@ def github(settings, github_emulator):
     settings.GITHUB_API_URL = github_emulator.url
     settings.GITHUB_WEB_URL = f"{github_emulator.url}/_web"
     settings.GITHUB_TOKEN = GITHUB_TOKEN
+    # The emulator limits no writes unless a test sets one: nor does Patchgate's budget then.
+    settings.GITHUB_WRITE_LIMITS = "off"
+    forget_rules()  # the emulator was reset: no branch rule of an earlier test holds
+    forget_repository_id()  # nor any repository's node id
     return github_emulator
 
 
-BACKENDS = ["local", "github"]
-
-
-def target_on(request, backend: str, full_name: str):
-    """A fresh registered repository on `backend` (created in the emulator for github)."""
-    from tests.scm_targets import Target
-
-    if backend == "github":
-        request.getfixturevalue("github").create_repository(full_name)
-    return Target(RepositoryFactory(full_name=full_name, backend=backend))
-
-
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=TARGETS)
 def target(request, db):
     """A fresh repository on each backend, for the contract tests."""
     return target_on(request, request.param, "acme/contract")
+
+
+@pytest.fixture
+def branches_deleted_after_submission(monkeypatch):
+    """Submission finds every branch (as if deleted after the pod submitted): the worker
+    then meets a missing branch, and the promotion fails."""
+    monkeypatch.setattr("promotions.services.promotions.missing_branch_errors", lambda *args: {})
+
+
+@pytest.fixture
+def lead(db, django_user_model):
+    """The human lead: a staff superuser."""
+    return django_user_model.objects.create_superuser(LEAD_USERNAME, "ada@example.com", LEAD_PASSWORD)
+
+
+@pytest.fixture
+def activity(db):
+    """alpha: 4 commits taking 10, 20, 60, 100 s (7 files changed), a conflict, a
+    failure, one waiting for approval. beta: a commit (2 files), no changes, one
+    queued, and a commit 40 days ago. gamma: nothing."""
+    Status, FileStatus = Promotion.Status, FileChange.Status
+    app, docs = RepositoryFactory(full_name="acme/app"), RepositoryFactory(full_name="acme/docs")
+    alpha, beta = PodFactory(name="alpha", repositories=[app, docs]), PodFactory(name="beta", repositories=[app])
+    PodFactory(name="gamma", repositories=[app])
+    for seconds in (60, 10, 20):
+        promoted(
+            alpha,
+            app,
+            Status.COMMITTED,
+            day(2),
+            seconds,
+            [FileStatus.CREATED, FileStatus.UPDATED, FileStatus.UNCHANGED],
+        )
+    promoted(alpha, app, Status.CONFLICT, day(2), 5, [FileStatus.CONFLICT, FileStatus.SKIPPED])
+    promoted(alpha, docs, Status.FAILED, day(3), 7, [FileStatus.ERROR])
+    promoted(alpha, docs, Status.AWAITING_APPROVAL, day(1, 9), None, [FileStatus.PENDING])
+    promoted(alpha, docs, Status.COMMITTED, day(1, 10), 100, [FileStatus.DELETED])
+    promoted(beta, app, Status.COMMITTED, day(5), 5, [FileStatus.MERGED, FileStatus.DELETED])
+    promoted(beta, app, Status.NO_CHANGES, day(5), 3, [FileStatus.UNCHANGED])
+    promoted(beta, app, Status.QUEUED, day(0, 0))
+    promoted(beta, app, Status.COMMITTED, day(40), 30, [FileStatus.CREATED])
+    return {"app": app, "docs": docs, "alpha": alpha, "beta": beta}

@@ -1,8 +1,9 @@
 import factory
 from factory.django import DjangoModelFactory
 
-from promotions import services
+from promotions.audit import Actor
 from promotions.models import Event, FileChange, Pod, Promotion, Repository
+from promotions.services.access import key_issue
 
 
 class RepositoryFactory(DjangoModelFactory):
@@ -42,7 +43,7 @@ class PodFactory(DjangoModelFactory):
 
     @factory.post_generation
     def raw_key(pod, create, extracted, **kwargs):
-        pod.raw_key = services.issue_api_key(pod) if create else None
+        pod.raw_key = key_issue(pod=pod, actor=Actor.system("tests")) if create else None
 
 
 class PromotionFactory(DjangoModelFactory):

@@ -5,16 +5,20 @@ import pytest
 from playwright.sync_api import expect
 
 from promotions.models import Pod, Promotion
-from tests.conftest import client_for
 from tests.factories import PodFactory
-from tests.scm_targets import Target
+from tests.helpers import Target, client_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 Status = Promotion.Status
 
 
 def post_promotion(pod, path, content, **extra):
-    body = {"branch": "main", "commit_message": f"Update {path}", "files": [{"path": path, "content": content}], **extra}
+    body = {
+        "branch": "main",
+        "commit_message": f"Update {path}",
+        "files": [{"path": path, "content": content}],
+        **extra,
+    }
     response = client_for(pod).post("/api/v1/promotions", body, format="json")
     assert response.status_code in (200, 202), response.json()
     return Promotion.objects.get(pk=response.json()["id"])
@@ -55,6 +59,8 @@ def test_lead_reads_trace_and_diff_then_approves_and_it_lands(admin_page, carefu
     expect(trace.locator("strong")).to_have_text("vague")
     expect(trace).to_contain_text("<script>window.pwned = true</script>")  # shown as text, never run
     assert admin_page.evaluate("window.pwned") is None
+    expect(admin_page.locator(".pg-diff-del")).to_have_count(0)  # read from the repository when opened
+    admin_page.get_by_text("What it would change on main as it is now").click()
     expect(admin_page.locator(".pg-diff-del")).to_have_text("-Be kind.\n")
     expect(admin_page.locator(".pg-diff-add")).to_have_text("+Be exact.\n")
     expect(admin_page.locator(".pg-retry")).to_have_count(0)
@@ -83,7 +89,7 @@ def test_lead_rejects_with_a_reason(admin_page, careful_pod, repository):
     assert Target(repository).read("prompts/system.md") == b"Be brief.\nBe kind.\n"
 
 
-def test_lead_retries_a_failed_promotion(admin_page, repository, inline_worker):
+def test_lead_retries_a_failed_promotion(admin_page, repository, inline_worker, branches_deleted_after_submission):
     pod = PodFactory(name="hasty", repositories=[repository])
     promotion = post_promotion(pod, "outputs/a.md", "a\n", branch="release")
     assert promotion.status == Status.FAILED

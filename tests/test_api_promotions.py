@@ -8,8 +8,8 @@ import pytest
 from promotions.api.schema import SEED_BATCH
 from promotions.models import Event, FileChange, Promotion
 from promotions.scm.local import repository_path
-from tests.conftest import client_for
 from tests.factories import PodFactory, RepositoryFactory
+from tests.helpers import client_for
 
 # The schema's own example: what a GPT is shown is what the tests send.
 SEED = SEED_BATCH.value
@@ -18,7 +18,9 @@ SEED = SEED_BATCH.value
 def git(repository, *args) -> str:
     return subprocess.run(
         ["git", "--git-dir", str(repository_path(repository.full_name)), *args],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
@@ -38,7 +40,9 @@ def test_seed_batch_lands_as_one_commit_then_updates_then_nothing(api, repositor
 
     created = api.post("/api/v1/promotions", SEED, format="json")
     assert created.status_code == 202
-    promotion = api.get(created.json()["status_url"].split("testserver")[-1].replace("http://127.0.0.1:8000", "")).json()
+    promotion = api.get(
+        created.json()["status_url"].split("testserver")[-1].replace("http://127.0.0.1:8000", "")
+    ).json()
     assert promotion["status"] == "committed"
     assert statuses(promotion) == ["created", "created", "created"]
     assert git(repository, "show", "main:outputs/data.json") == '{"ok": true}\n'
@@ -75,22 +79,35 @@ def test_response_of_202_lists_every_file_pending(api, repository):
     assert body["status_url"].endswith(f"/api/v1/promotions/{body['id']}")
     assert [(r["path"], r["status"]) for r in body["results"]] == [(f["path"], "pending") for f in SEED["files"]]
     assert FileChange.objects.filter(promotion_id=body["id"]).count() == 3
-    assert list(Event.objects.filter(promotion_id=body["id"]).values_list("to_status", flat=True)) == ["pending", "queued"]
+    assert list(Event.objects.filter(promotion_id=body["id"]).values_list("to_status", flat=True)) == [
+        "pending",
+        "queued",
+    ]
 
 
 def test_base64_content_is_committed_byte_for_byte(api, repository, inline_worker):
     data = bytes(range(256))
-    body = {"commit_message": "binary", "wait": 5, "files": [{"path": "bin/blob.dat", "content": base64.b64encode(data).decode(), "encoding": "base64"}]}
+    body = {
+        "commit_message": "binary",
+        "wait": 5,
+        "files": [{"path": "bin/blob.dat", "content": base64.b64encode(data).decode(), "encoding": "base64"}],
+    }
     assert api.post("/api/v1/promotions", body, format="json").json()["status"] == "committed"
     raw = subprocess.run(
-        ["git", "--git-dir", str(repository_path(repository.full_name)), "show", "main:bin/blob.dat"], capture_output=True, check=True
+        ["git", "--git-dir", str(repository_path(repository.full_name)), "show", "main:bin/blob.dat"],
+        capture_output=True,
+        check=True,
     ).stdout
     assert raw == data
 
 
 def test_delete_operation(api, repository, inline_worker):
     api.post("/api/v1/promotions", {**SEED, "wait": 5}, format="json")
-    body = {"commit_message": "remove", "wait": 5, "files": [{"path": "outputs/data.json", "operation": "delete"}, {"path": "nope.txt", "operation": "delete"}]}
+    body = {
+        "commit_message": "remove",
+        "wait": 5,
+        "files": [{"path": "outputs/data.json", "operation": "delete"}, {"path": "nope.txt", "operation": "delete"}],
+    }
     document = api.post("/api/v1/promotions", body, format="json").json()
     assert statuses(document) == ["deleted", "unchanged"]
     assert "outputs/data.json" not in git(repository, "ls-tree", "-r", "--name-only", "main")
@@ -195,7 +212,10 @@ def test_get_promotion_and_list_are_the_pods_own(api, repository):
 
 
 def test_list_is_newest_first_and_paginated(api, repository):
-    ids = [api.post("/api/v1/promotions", {**SEED, "commit_message": f"m{i}"}, format="json").json()["id"] for i in range(3)]
+    ids = [
+        api.post("/api/v1/promotions", {**SEED, "commit_message": f"m{i}"}, format="json").json()["id"]
+        for i in range(3)
+    ]
     page = api.get("/api/v1/promotions?limit=2").json()
     assert page["count"] == 3
     assert [p["id"] for p in page["results"]] == ids[::-1][:2]

@@ -2,16 +2,16 @@
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 
-from promotions import services
+from promotions.audit import IllegalTransition
+from promotions.errors import InvalidRequest, NotAllowed
 from promotions.globs import glob_lines, path_matches
 from promotions.models import Event, Pod, Promotion
 from promotions.scm import adapter_for
-from tests.conftest import client_for
+from promotions.services.promotions import promotion_approve, promotion_reject, promotion_retry
 from tests.factories import PodFactory, RepositoryFactory
-from tests.scm_targets import Target
+from tests.helpers import Target, client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Promotion.Status
@@ -30,11 +30,6 @@ def submit(api, *paths, **kwargs):
     response = api.post("/api/v1/promotions", body(*paths, **kwargs), format="json")
     assert response.status_code in (200, 202), response.json()
     return Promotion.objects.get(pk=response.json()["id"])
-
-
-@pytest.fixture
-def lead(django_user_model):
-    return django_user_model.objects.create_superuser("ada", "ada@example.com", "pw")
 
 
 @pytest.fixture
@@ -103,7 +98,7 @@ def test_approval_lands_and_records_the_lead(api, pod, lead, inline_worker):
     Pod.objects.filter(pk=pod.pk).update(require_approval=True)
     promotion = submit(api, "outputs/a.md")
 
-    assert services.approve(promotion, lead) is True
+    assert promotion_approve(promotion=promotion, acting_user=lead) is True
 
     promotion.refresh_from_db()
     assert promotion.status == Status.COMMITTED
@@ -118,12 +113,12 @@ def test_reject_needs_a_reason_and_lands_nothing(api, pod, lead, inline_worker):
     promotion = submit(api, "outputs/a.md")
     events_before = promotion.events.count()
 
-    with pytest.raises(ValidationError) as error:
-        services.reject(promotion, lead, "   ")
-    assert "reason" in error.value.message_dict
+    with pytest.raises(InvalidRequest) as error:
+        promotion_reject(promotion=promotion, acting_user=lead, reason="   ")
+    assert list(error.value.errors) == ["reason"]
     assert promotion.events.count() == events_before
 
-    assert services.reject(promotion, lead, "Touches the billing prompt.") is True
+    assert promotion_reject(promotion=promotion, acting_user=lead, reason="Touches the billing prompt.") is True
     document = api.get(f"/api/v1/promotions/{promotion.pk}").json()
     assert document["status"] == "rejected"
     assert document["last_error"] == "rejected: Touches the billing prompt."
@@ -135,10 +130,10 @@ def test_only_the_approve_permission_decides(api, pod, staff_without_approval, i
     Pod.objects.filter(pk=pod.pk).update(require_approval=True)
     promotion = submit(api, "outputs/a.md")
 
-    with pytest.raises(PermissionDenied):
-        services.approve(promotion, staff_without_approval)
-    with pytest.raises(PermissionDenied):
-        services.reject(promotion, staff_without_approval, "no")
+    with pytest.raises(NotAllowed):
+        promotion_approve(promotion=promotion, acting_user=staff_without_approval)
+    with pytest.raises(NotAllowed):
+        promotion_reject(promotion=promotion, acting_user=staff_without_approval, reason="no")
     promotion.refresh_from_db()
     assert promotion.status == Status.AWAITING_APPROVAL
 
@@ -148,35 +143,37 @@ def test_a_pod_has_no_route_to_approve_and_cannot_decide(api, pod, django_user_m
     promotion = submit(api, "outputs/a.md")
     inactive = django_user_model.objects.create_superuser("gone", "gone@example.com", "pw", is_active=False)
     for decider in (pod, inactive):
-        with pytest.raises(PermissionDenied):
-            services.approve(promotion, decider)
+        with pytest.raises(NotAllowed):
+            promotion_approve(promotion=promotion, acting_user=decider)
     for verb in ("approve", "reject", "retry"):
         assert api.post(f"/api/v1/promotions/{promotion.pk}/{verb}", {}, format="json").status_code in (404, 405)
     promotion.refresh_from_db()
     assert promotion.status == Status.AWAITING_APPROVAL
 
 
-def test_retry_cannot_approve_and_approve_cannot_retry(api, pod, lead, inline_worker):
+def test_retry_cannot_approve_and_approve_cannot_retry(
+    api, pod, lead, inline_worker, branches_deleted_after_submission
+):
     Pod.objects.filter(pk=pod.pk).update(require_approval=True)
     waiting = submit(api, "outputs/a.md")
-    with pytest.raises(services.IllegalTransition):
-        services.retry(waiting, lead)
+    with pytest.raises(IllegalTransition):
+        promotion_retry(promotion=waiting, acting_user=lead)
 
     Pod.objects.filter(pk=pod.pk).update(require_approval=False)
     failed = submit(api, "outputs/b.md", branch="feature")
     assert failed.status == Status.FAILED
-    with pytest.raises(services.IllegalTransition):
-        services.approve(failed, lead)
+    with pytest.raises(IllegalTransition):
+        promotion_approve(promotion=failed, acting_user=lead)
 
 
-def test_retry_rereads_the_branch(api, repository, lead, inline_worker):
+def test_retry_rereads_the_branch(api, repository, lead, inline_worker, branches_deleted_after_submission):
     failed = submit(api, "outputs/a.md", branch="feature")
     assert failed.status == Status.FAILED
     assert "branch feature not found" in failed.last_error
 
     scm = adapter_for(repository)
     scm.create_branch("feature", scm.branch_head("main"))
-    assert services.retry(failed, lead) is True
+    assert promotion_retry(promotion=failed, acting_user=lead) is True
 
     failed.refresh_from_db()
     assert failed.status == Status.COMMITTED
@@ -210,7 +207,7 @@ def test_retry_of_a_conflict_rereads_the_branch(api, repository, lead, inline_wo
     assert conflicted.status == Status.CONFLICT
 
     target.commit_directly({"outputs/a.md": None})  # the other writer withdraws its file
-    services.retry(conflicted, lead)
+    promotion_retry(promotion=conflicted, acting_user=lead)
 
     conflicted.refresh_from_db()
     assert conflicted.status == Status.COMMITTED

@@ -4,9 +4,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from promotions.keys import hash_key
 from promotions.models import ApiKey, Pod, Repository
 from promotions.scm.local import repository_path
-from promotions.services import hash_key
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,10 @@ def test_addrepo_local_creates_a_bare_repository_with_one_commit():
     repository = Repository.objects.get(full_name="acme/site")
     assert (repository.backend, repository.default_branch) == ("local", "trunk")
     log = subprocess.run(
-        ["git", "--git-dir", str(repository_path("acme/site")), "log", "--format=%s", "trunk"], capture_output=True, text=True, check=True
+        ["git", "--git-dir", str(repository_path("acme/site")), "log", "--format=%s", "trunk"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert log == "Initial commit\n"
     assert "Already registered" in run("addrepo", "acme/site", "--backend", "local", "--default-branch", "trunk")

@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from promotions import engine, tasks
+from promotions import tasks
+from promotions.engine.lanes import drain_lane
+from promotions.engine.messages import promotion_ids_in
 from promotions.models import BranchLane, Promotion
 from tests.factories import PodFactory
-from tests.scm_targets import file, results, submit
+from tests.helpers import file, results, submit
 
 pytestmark = pytest.mark.django_db
 Status = Promotion.Status
@@ -21,30 +23,32 @@ class WorkerKilled(BaseException):
 
 
 def kill_at(monkeypatch, target, point):
+    """On GraphQL's path the commit and the ref move are one request: killed "after the
+    commit, before the ref" is killed before that request."""
     adapter = type(target.scm)
-    real_write, real_cas = adapter.write_chain, adapter.compare_and_swap
+    real_write, real_move = getattr(adapter, target.makes_commits), getattr(adapter, target.moves_branch)
 
-    def before_commit(self, *args):
-        raise WorkerKilled()
-
-    def after_commit_before_ref(self, *args):
+    def killed(self, *args):
         raise WorkerKilled()
 
     def after_ref_before_db(self, *args):
-        real_cas(self, *args)
+        real_move(self, *args)
         raise WorkerKilled()
 
     if point == "before_commit":
-        monkeypatch.setattr(adapter, "write_chain", before_commit)
+        monkeypatch.setattr(adapter, target.makes_commits, killed)
     elif point == "after_commit_before_ref":
-        monkeypatch.setattr(adapter, "compare_and_swap", after_commit_before_ref)
+        monkeypatch.setattr(adapter, target.moves_branch, killed)
     else:
-        monkeypatch.setattr(adapter, "compare_and_swap", after_ref_before_db)
-    return lambda: (monkeypatch.setattr(adapter, "write_chain", real_write), monkeypatch.setattr(adapter, "compare_and_swap", real_cas))
+        monkeypatch.setattr(adapter, target.moves_branch, after_ref_before_db)
+    return lambda: (
+        monkeypatch.setattr(adapter, target.makes_commits, real_write),
+        monkeypatch.setattr(adapter, target.moves_branch, real_move),
+    )
 
 
 def trailer_count(target, promotion_id):
-    return sum(promotion_id in engine.promotion_ids_in(c.message) for c in target.commits())
+    return sum(promotion_id in promotion_ids_in(c.message) for c in target.commits())
 
 
 @pytest.mark.parametrize("point", ["before_commit", "after_commit_before_ref", "after_ref_before_db"])
@@ -55,7 +59,7 @@ def test_each_crash_point_leaves_exactly_one_commit(target, point, monkeypatch, 
 
     revive = kill_at(monkeypatch, target, point)
     with pytest.raises(WorkerKilled):
-        engine.drain_lane(target.repository.pk, "main")
+        drain_lane(target.repository.pk, "main")
     promotion.refresh_from_db()
     assert promotion.status == Status.APPLYING
     # The dead worker's lease runs out; the minute sweep hands the lane to a live worker.
@@ -75,8 +79,13 @@ def test_each_crash_point_leaves_exactly_one_commit(target, point, monkeypatch, 
 def test_a_live_lease_is_not_taken_over(target):
     pod = PodFactory(name="patient", repositories=[target.repository])
     promotion = submit(pod, target.repository, [file("x.txt", "x\n")])
-    BranchLane.objects.create(repository=target.repository, branch="main", lease_owner="busy", lease_until=timezone.now() + timedelta(minutes=1))
-    engine.drain_lane(target.repository.pk, "main")
+    BranchLane.objects.create(
+        repository=target.repository,
+        branch="main",
+        lease_owner="busy",
+        lease_until=timezone.now() + timedelta(minutes=1),
+    )
+    drain_lane(target.repository.pk, "main")
     promotion.refresh_from_db()
     assert promotion.status == Status.QUEUED
     assert tasks.sweep_lanes() == 0
@@ -85,8 +94,8 @@ def test_a_live_lease_is_not_taken_over(target):
 def test_replaying_after_success_adds_nothing(target):
     pod = PodFactory(name="twice", repositories=[target.repository])
     promotion = submit(pod, target.repository, [file("y.txt", "y\n")])
-    engine.drain_lane(target.repository.pk, "main")
+    drain_lane(target.repository.pk, "main")
     head = target.head()
-    engine.drain_lane(target.repository.pk, "main")
+    drain_lane(target.repository.pk, "main")
     promotion.refresh_from_db()
     assert promotion.status == Status.COMMITTED and target.head() == head

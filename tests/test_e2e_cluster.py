@@ -5,13 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from promotions.engine import promotion_ids_in
+from promotions.engine.messages import promotion_ids_in
 from promotions.merge import blob_sha
 from promotions.models import Promotion
-from tests.cluster import wait_until_final, worker_cluster  # noqa: F401 (fixture)
-from tests.conftest import BACKENDS, client_for, target_on
 from tests.factories import PodFactory, RepositoryFactory
-from tests.scm_targets import Target
+from tests.helpers import BACKENDS, Target, client_for, target_on, wait_until_final
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 Status = Promotion.Status
@@ -30,7 +28,10 @@ def test_seed_batch_lands_through_the_worker(worker_cluster):
     body = {
         "branch": "main",
         "commit_message": "Add task outputs",
-        "files": [{"path": "outputs/summary.md", "content": "# Summary\n"}, {"path": "reasoning_trace.md", "content": "Why.\n"}],
+        "files": [
+            {"path": "outputs/summary.md", "content": "# Summary\n"},
+            {"path": "reasoning_trace.md", "content": "Why.\n"},
+        ],
     }
     response = post(pod, body)
     assert response.status_code == 202
@@ -57,10 +58,16 @@ def test_racing_pods_lose_nothing_and_match_a_serial_replay(race_target, worker_
         """A pod sends its second promotion once the first is accepted."""
         i, pod = index_and_pod
         return [
-            post(pod, {"commit_message": f"{pod.name} #{n}", "files": [
-                {"path": f"own/{pod.name}.txt", "content": f"{pod.name} {n}\n"},
-                {"path": f"shared/{i % 5}.txt", "content": f"{pod.name} {n}\n"},
-            ]})
+            post(
+                pod,
+                {
+                    "commit_message": f"{pod.name} #{n}",
+                    "files": [
+                        {"path": f"own/{pod.name}.txt", "content": f"{pod.name} {n}\n"},
+                        {"path": f"shared/{i % 5}.txt", "content": f"{pod.name} {n}\n"},
+                    ],
+                },
+            )
             for n in range(2)
         ]
 
@@ -72,10 +79,10 @@ def test_racing_pods_lose_nothing_and_match_a_serial_replay(race_target, worker_
     committed = {p.pk: p for p in promotions if p.status == Status.COMMITTED}
 
     history = list(reversed([c for c in target.commits(limit=500)]))
-    history = history[[c.sha for c in history].index(initial) + 1:]
+    history = history[[c.sha for c in history].index(initial) + 1 :]
     ids_in_history = [next(iter(promotion_ids_in(c.message))) for c in history]
     assert sorted(ids_in_history) == sorted(committed), "a commit is lost or doubled"
-    assert all(committed[pk].commit_sha == c.sha for pk, c in zip(ids_in_history, history))
+    assert all(committed[pk].commit_sha == c.sha for pk, c in zip(ids_in_history, history, strict=True))
 
     # Replaying the committed promotions in branch order gives the branch's tree.
     expected = {}
@@ -87,7 +94,7 @@ def test_racing_pods_lose_nothing_and_match_a_serial_replay(race_target, worker_
         assert target.sha_of(path) == sha, path
     # Submission order: what a pod sent after an accepted promotion lands after it.
     position = {pk: index for index, pk in enumerate(ids_in_history)}
-    for first, second in zip(responses[::2], responses[1::2]):
+    for first, second in zip(responses[::2], responses[1::2], strict=True):
         first_id, second_id = first.json()["id"], second.json()["id"]
         if first_id in position and second_id in position:
             assert position[first_id] < position[second_id]
@@ -100,8 +107,15 @@ def test_same_lines_from_the_same_read_one_wins_nine_conflict(worker_cluster):
     base = target.sha_of("plan.md")
     pods = [PodFactory(name=f"editor-{i}", repositories=[repository]) for i in range(10)]
     bodies = [
-        (pod, {"commit_message": f"edit by {pod.name}", "files": [
-            {"path": "plan.md", "content": f"title\nstep one by {pod.name}\nstep two\n", "base_sha": base}]})
+        (
+            pod,
+            {
+                "commit_message": f"edit by {pod.name}",
+                "files": [
+                    {"path": "plan.md", "content": f"title\nstep one by {pod.name}\nstep two\n", "base_sha": base}
+                ],
+            },
+        )
         for pod in pods
     ]
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -121,8 +135,22 @@ def test_different_lines_from_the_same_read_both_land(worker_cluster):
     target.commit_directly({"doc.txt": original.encode()})
     base = target.sha_of("doc.txt")
     first, second = (PodFactory(name=n, repositories=[repository]) for n in ("top", "bottom"))
-    a = post(first, {"commit_message": "top", "files": [{"path": "doc.txt", "content": original.replace("line 1\n", "line 1 top\n"), "base_sha": base}]})
-    b = post(second, {"commit_message": "bottom", "files": [{"path": "doc.txt", "content": original.replace("line 8\n", "line 8 bottom\n"), "base_sha": base}]})
+    a = post(
+        first,
+        {
+            "commit_message": "top",
+            "files": [{"path": "doc.txt", "content": original.replace("line 1\n", "line 1 top\n"), "base_sha": base}],
+        },
+    )
+    b = post(
+        second,
+        {
+            "commit_message": "bottom",
+            "files": [
+                {"path": "doc.txt", "content": original.replace("line 8\n", "line 8 bottom\n"), "base_sha": base}
+            ],
+        },
+    )
     one, two = wait_until_final([a.json()["id"], b.json()["id"]])
     assert (one.status, two.status) == (Status.COMMITTED, Status.COMMITTED)
     assert [f.status for f in two.files.all()] == ["merged"]

@@ -9,26 +9,31 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from django_q.models import Schedule
 
-from promotions import engine
+from promotions import tasks
 from promotions.api.schema import SEED_BATCH
-from promotions.models import Promotion, Repository
+from promotions.engine.lanes import drain_lane
+from promotions.engine.messages import promotion_ids_in
+from promotions.models import GitHubWriteBudget, Promotion, Repository
 from promotions.scm import adapter_for
-from tests.conftest import GITHUB_TOKEN, client_for
-from tests.fakegithub.app_keys import new_app_key
+from promotions.scm.github import refs
+from promotions.scm.port import ScmTransientError, TreeWrite
 from tests.factories import PodFactory, RepositoryFactory
-from tests.scm_targets import Target, apply, file, results, submit
+from tests.helpers import GITHUB_TOKEN, Target, apply, client_for, file, new_app_key, results, submit
 
 pytestmark = pytest.mark.django_db
 Status = Promotion.Status
 MAX_CALLS_PER_BATCH = 5
+# Once per repository and process: the node id the ref update (GraphQL's updateRefs) takes.
+REPOSITORY_ID_READS = 1
+UPDATE_REFS = {"kind": "drop_after_write", "method": "POST", "path": "/graphql$", "query": "updateRefs"}
 
 
 @pytest.fixture
 def widgets(github):
     github.create_repository("acme/widgets")
-    return RepositoryFactory(full_name="acme/widgets", backend=Repository.Backend.GITHUB)
+    # The REST path's own budget; `auto` adds a rules read per branch a minute (test_commit_paths).
+    return RepositoryFactory(full_name="acme/widgets", backend=Repository.Backend.GITHUB, commit_path="rest")
 
 
 @pytest.fixture
@@ -56,11 +61,14 @@ def run_lane_again(promotion):
 @pytest.mark.parametrize("count", [1, 23, 500])
 def test_a_batch_of_text_files_costs_at_most_five_calls(github, widgets, writer, count):
     names = [f"outputs/batch/file{i:03}.md" for i in range(count)]
-    created, calls = calls_made(github, lambda: apply(submit(writer, widgets, [file(n, f"v1 {n}\n") for n in names])))
+    submitted, calls = calls_made(github, lambda: submit(writer, widgets, [file(n, f"v1 {n}\n") for n in names]))
+    assert calls <= 1  # submission reads the branch's head (it must exist), unless this process saw it lately
+    created, calls = calls_made(github, lambda: apply(submitted))
     assert created.status == Status.COMMITTED and set(results(created)) == {"created"}
-    assert calls <= MAX_CALLS_PER_BATCH
+    assert calls <= MAX_CALLS_PER_BATCH + REPOSITORY_ID_READS
 
-    updated, calls = calls_made(github, lambda: apply(submit(writer, widgets, [file(n, f"v2 {n}\n") for n in names])))
+    submitted = submit(writer, widgets, [file(n, f"v2 {n}\n") for n in names])
+    updated, calls = calls_made(github, lambda: apply(submitted))
     assert updated.status == Status.COMMITTED and set(results(updated)) == {"updated"}
     assert calls <= MAX_CALLS_PER_BATCH
     target = Target(widgets)
@@ -70,11 +78,10 @@ def test_a_batch_of_text_files_costs_at_most_five_calls(github, widgets, writer,
 
 def test_binary_files_cost_one_blob_each_and_land_byte_for_byte(github, widgets, writer):
     payload = bytes(range(256))
-    promotion, calls = calls_made(
-        github, lambda: apply(submit(writer, widgets, [file("a.bin", payload, encoding="base64"), file("t.txt", "t\n")]))
-    )
+    submitted = submit(writer, widgets, [file("a.bin", payload, encoding="base64"), file("t.txt", "t\n")])
+    promotion, calls = calls_made(github, lambda: apply(submitted))
     assert promotion.status == Status.COMMITTED
-    assert calls == MAX_CALLS_PER_BATCH + 1
+    assert calls == MAX_CALLS_PER_BATCH + 1 + REPOSITORY_ID_READS
     assert Target(widgets).read("a.bin") == payload
 
 
@@ -84,18 +91,20 @@ def test_a_train_costs_one_tree_and_one_commit_per_promotion(github, widgets, wr
         for i in range(5)
     ]
     github.reset_stats()
-    engine.drain_lane(widgets.pk, "main")
+    drain_lane(widgets.pk, "main")
     landed = [Promotion.objects.get(pk=p.pk) for p in queued]
     assert [p.status for p in landed] == [Status.COMMITTED] * 5
     R = "/repos/{owner}/{repo}"
     assert github.stats()["by_route"] == {
         f"GET {R}/branches/{{branch}}": 1,
-        f"GET {R}/git/trees/{{tree_sha}}": 1,
+        # Every touched path read at once; the repository's node id (once per process);
+        # the ref moved by updateRefs, one write as the REST PATCH it replaces.
+        "POST /graphql": 3,
         f"POST {R}/git/blobs": 5,
         f"POST {R}/git/trees": 5,
         f"POST {R}/git/commits": 5,
-        f"PATCH {R}/git/refs/{{ref}}": 1,
     }
+    assert github.stats()["writes"] == 16  # 15 blobs, trees and commits, and one ref update
     target = Target(widgets)
     assert [c.sha for c in target.commits(limit=5)] == [p.commit_sha for p in reversed(landed)]
     assert [target.read(f"t/{i}.bin") for i in range(5)] == [bytes([i, 255]) for i in range(5)]
@@ -130,7 +139,9 @@ def as_github_app(github, settings):
 
 
 @pytest.mark.parametrize("key_given_as", ["pem text", "path"])
-def test_a_github_app_commits_with_its_installation_token(github, as_github_app, widgets, writer, settings, tmp_path, key_given_as):
+def test_a_github_app_commits_with_its_installation_token(
+    github, as_github_app, widgets, writer, settings, tmp_path, key_given_as
+):
     if key_given_as == "path":
         key_file = tmp_path / "app.pem"
         key_file.write_text(as_github_app)
@@ -171,7 +182,7 @@ def test_bad_credentials_fail_at_once_with_a_clear_message(github, widgets, writ
         ({"kind": "primary_rate_limit", "status": 429, "reset_in": 120}, 120),
     ],
 )
-def test_rate_limits_reschedule_the_lane_through_django_q(
+def test_rate_limits_are_waited_out_by_the_lane_clock_not_a_worker(
     github, widgets, writer, fault, wait_seconds, transactional_db, inline_worker
 ):
     github.inject({**fault, "method": "POST", "path": "/git/trees$"})
@@ -184,12 +195,14 @@ def test_rate_limits_reschedule_the_lane_through_django_q(
     assert promotion.status == Status.RETRYING and "rate limit" in promotion.last_error.lower()
     expected = timezone.now() + timedelta(seconds=wait_seconds)
     assert abs((promotion.not_before - expected).total_seconds()) < 5
-    schedule = Schedule.objects.get(func="promotions.tasks.drain_lane")
-    assert schedule.schedule_type == Schedule.ONCE and schedule.next_run == promotion.not_before
-    assert eval(schedule.args) == (widgets.pk, "main")  # noqa: S307 - django-q stores args as a repr
+    assert promotion.transient_errors == 0, "a rate limit is not the promotion's error"
+    assert tasks.sweep_lanes() == 0, "not due yet"
 
-    landed = run_lane_again(promotion)
-    assert landed.status == Status.COMMITTED and Target(widgets).read("a.txt") == b"a\n"
+    Promotion.objects.filter(pk=promotion.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    GitHubWriteBudget.objects.update(state={})  # and the writes paused until GitHub's reset
+    assert tasks.sweep_lanes() == 1  # the lane clock of any worker wakes it once due
+    promotion.refresh_from_db()
+    assert promotion.status == Status.COMMITTED and Target(widgets).read("a.txt") == b"a\n"
 
 
 def test_server_errors_are_retried_with_backoff_then_land_once(github, widgets, writer):
@@ -200,7 +213,7 @@ def test_server_errors_are_retried_with_backoff_then_land_once(github, widgets, 
 
     promotion = run_lane_again(promotion)
     assert promotion.status == Status.COMMITTED and promotion.attempts == 2
-    assert sum(promotion.pk in engine.promotion_ids_in(c.message) for c in Target(widgets).commits()) == 1
+    assert sum(promotion.pk in promotion_ids_in(c.message) for c in Target(widgets).commits()) == 1
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times(github, widgets, writer, settings):
@@ -216,9 +229,10 @@ def test_server_errors_are_retried_a_bounded_number_of_times(github, widgets, wr
 
 def test_a_hanging_github_times_out_and_is_retried(github, widgets, writer, settings):
     settings.GITHUB_TIMEOUT_SECONDS = 1
+    promotion = submit(writer, widgets, [file("a.txt", "a\n")])
     github.inject({"kind": "hang", "seconds": 5, "method": "GET", "path": "/branches/main$"})
     started = time.monotonic()
-    promotion = apply(submit(writer, widgets, [file("a.txt", "a\n")]))
+    promotion = apply(promotion)
     assert time.monotonic() - started < 4
     assert promotion.status == Status.RETRYING and "did not answer within 1s" in promotion.last_error
     assert run_lane_again(promotion).status == Status.COMMITTED
@@ -226,7 +240,7 @@ def test_a_hanging_github_times_out_and_is_retried(github, widgets, writer, sett
 
 def test_a_dropped_answer_to_the_ref_update_is_reconciled_not_doubled(github, widgets, writer):
     """The ref moved but the answer never came back: the retry finds the commit by its trailer."""
-    github.inject({"kind": "drop_after_write", "method": "PATCH", "path": "/git/refs/heads/main$"})
+    github.inject(UPDATE_REFS)
     promotion = apply(submit(writer, widgets, [file("a.txt", "a\n"), file("b.txt", "b\n")]))
     assert promotion.status == Status.RETRYING and "dropped" in promotion.last_error
     target = Target(widgets)
@@ -236,11 +250,11 @@ def test_a_dropped_answer_to_the_ref_update_is_reconciled_not_doubled(github, wi
     assert promotion.status == Status.COMMITTED and promotion.commit_sha == head_after_drop
     assert results(promotion) == ["created", "created"]
     assert target.head() == head_after_drop
-    assert sum(promotion.pk in engine.promotion_ids_in(c.message) for c in target.commits()) == 1
+    assert sum(promotion.pk in promotion_ids_in(c.message) for c in target.commits()) == 1
     assert promotion.events.last().detail == f"found on the branch as {head_after_drop}"
 
 
-def test_missing_repository_and_missing_branch_fail_clearly(github, writer):
+def test_missing_repository_and_missing_branch_fail_clearly(github, writer, branches_deleted_after_submission):
     gone = RepositoryFactory(full_name="acme/gone", backend=Repository.Backend.GITHUB)
     writer.repositories.add(gone)
     promotion = apply(submit(writer, gone, [file("a.txt", "a\n")]))
@@ -261,27 +275,61 @@ def test_a_stale_ref_update_is_refused_and_the_branch_kept(github, widgets):
     assert scm.branch_head("main") == theirs
 
 
+def test_a_ref_update_after_a_reset_to_an_ancestor_is_refused_and_the_reset_kept(github, widgets):
+    """GitHub's REST ref update would take our commit here (it descends from the branch's
+    new head); updateRefs compares the exact head we read."""
+    target, scm = Target(widgets), adapter_for(widgets)
+    ancestor = scm.branch_head("main")
+    read = target.commit_directly({"dropped.txt": b"dropped\n"})
+    ours = scm.write_commit(read, [], "ours", ("Pod", "pod@example.invalid"))
+    target.reset(ancestor)
+    github.reset_stats()
+    assert scm.compare_and_swap("main", read, ours) is False
+    assert scm.branch_head("main") == ancestor
+    # The refused mutation and the branch read that tells why (GitHub's error does not).
+    assert github.stats()["by_route"] == {"POST /graphql": 1, "GET /repos/{owner}/{repo}/branches/{branch}": 2}
+
+
+def test_a_refusal_that_left_the_branch_in_place_is_retried_not_taken_for_a_move(github, widgets):
+    """GitHub's generic error says neither why nor whether it was a timeout: the branch read
+    after it tells that nothing moved, so the engine retries with backoff."""
+    scm = adapter_for(widgets)
+    head = scm.branch_head("main")
+    sideways = scm.write_commit(None, [TreeWrite("x.txt", b"x\n")], "unrelated", ("Pod", "pod@example.invalid"))
+    with pytest.raises(ScmTransientError, match="the branch did not move: Something went wrong"):
+        scm.compare_and_swap("main", head, sideways)  # no common history: not a fast-forward
+    assert scm.branch_head("main") == head
+
+
+def test_a_repository_id_github_no_longer_knows_is_retried_and_asked_again(github, widgets, settings):
+    """The node id is kept per process; a repository replaced meanwhile has a new one."""
+    scm = adapter_for(widgets)
+    head = scm.branch_head("main")
+    ours = scm.write_commit(head, [], "ours", ("Pod", "pod@example.invalid"))
+    refs._ids[(settings.GITHUB_API_URL, "acme/widgets")] = "UjJfa2dEZWxldGVk"  # a repository deleted since
+    with pytest.raises(ScmTransientError, match="node id"):
+        scm.compare_and_swap("main", head, ours)
+    assert scm.branch_head("main") == head
+    assert scm.compare_and_swap("main", head, ours) is True and scm.branch_head("main") == ours
+
+
 def test_pull_request_mode_opens_a_pull_request(github, widgets, writer):
     promotion = apply(
-        submit(writer, widgets, [file("p.md", "p\n")], message="Add p\n\nDetails.", trace="## Why\n", mode="pull_request")
+        submit(
+            writer, widgets, [file("p.md", "p\n")], message="Add p\n\nDetails.", trace="## Why\n", mode="pull_request"
+        )
     )
     assert promotion.status == Status.PR_OPEN
     assert promotion.pull_request_url == f"{github.url}/_web/acme/widgets/pull/1"
     pull = adapter_for(widgets).github.get_repo("acme/widgets").get_pull(1)
-    assert (pull.title, pull.body, pull.head.ref, pull.base.ref) == ("Add p", "## Why\n", f"patchgate/{promotion.pk}", "main")
+    assert (pull.title, pull.body, pull.head.ref, pull.base.ref) == (
+        "Add p",
+        "## Why\n",
+        f"patchgate/{promotion.pk}",
+        "main",
+    )
     assert pull.head.sha == promotion.commit_sha
     assert Target(widgets).read("p.md") is None
-
-
-def test_large_trees_are_walked_when_github_truncates_them(github, widgets, writer, monkeypatch):
-    from github.GitTree import GitTree
-
-    apply(submit(writer, widgets, [file("deep/er/x.txt", "x\n"), file("top.txt", "t\n")]))
-    monkeypatch.setattr(GitTree, "raw_data", property(lambda tree: {**tree._rawData, "truncated": True}))
-    scm = adapter_for(widgets)
-    entries = scm.read_entries(scm.branch_head("main"), ["deep/er/x.txt", "top.txt", "deep/missing.txt"])
-    assert sorted(entries) == ["deep", "deep/er", "deep/er/x.txt", "top.txt"]
-    assert entries["deep/er/x.txt"].sha == Target(widgets).sha_of("deep/er/x.txt")
 
 
 def run_addrepo(*args) -> str:

@@ -10,10 +10,13 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from promotions import selectors, services
+from promotions import selectors
+from promotions.audit import Actor
+from promotions.keys import hash_key
 from promotions.models import ApiKey
-from tests.conftest import client_for
+from promotions.services.access import pod_create
 from tests.factories import PodFactory, PromotionFactory
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -33,9 +36,7 @@ def everything_stored() -> str:
     """Every row of every table, as text: where a clear key must never be."""
     with connection.cursor() as cursor:
         tables = connection.introspection.table_names(cursor)
-        return "\n".join(
-            repr(row) for table in tables for row in cursor.execute(f'SELECT * FROM "{table}"').fetchall()
-        )
+        return "\n".join(repr(row) for table in tables for row in cursor.execute(f'SELECT * FROM "{table}"').fetchall())
 
 
 def test_issue_new_key_in_the_admin_shows_it_once_and_stores_its_hash(admin_client, pod):
@@ -45,7 +46,7 @@ def test_issue_new_key_in_the_admin_shows_it_once_and_stores_its_hash(admin_clie
     assert "shown once" in response.content.decode()
     assert pod.api_keys.count() == 2  # a pod holds several keys
     assert status_with(raw_key) == 200 and status_with(pod.raw_key) == 200
-    assert ApiKey.objects.filter(key_hash=services.hash_key(raw_key), prefix=raw_key[:12]).exists()
+    assert ApiKey.objects.filter(key_hash=hash_key(raw_key), prefix=raw_key[:12]).exists()
     stored = everything_stored()
     assert raw_key not in stored and raw_key[12:] not in stored
     assert raw_key not in str(response.cookies)  # not carried in a message either
@@ -54,7 +55,9 @@ def test_issue_new_key_in_the_admin_shows_it_once_and_stores_its_hash(admin_clie
 
 def test_rotate_issues_a_new_key_and_revokes_the_old_one(admin_client, pod):
     old = pod.api_keys.get()
-    response = admin_client.post("/admin/promotions/apikey/", {"action": "rotate_selected", "_selected_action": [old.pk]})
+    response = admin_client.post(
+        "/admin/promotions/apikey/", {"action": "rotate_selected", "_selected_action": [old.pk]}
+    )
     [new_key] = keys_shown(response)
     assert status_with(pod.raw_key) == 401
     assert status_with(new_key) == 200
@@ -64,7 +67,9 @@ def test_rotate_issues_a_new_key_and_revokes_the_old_one(admin_client, pod):
 
 
 def test_revoked_and_unknown_keys_answer_401_alike(admin_client, pod):
-    admin_client.post("/admin/promotions/apikey/", {"action": "revoke_selected", "_selected_action": [pod.api_keys.get().pk]})
+    admin_client.post(
+        "/admin/promotions/apikey/", {"action": "revoke_selected", "_selected_action": [pod.api_keys.get().pk]}
+    )
     revoked = client_for(pod).get("/api/v1/promotions")
     unknown = client_for(SimpleNamespace(raw_key="pgk_" + "x" * 43)).get("/api/v1/promotions")
     assert revoked.status_code == unknown.status_code == 401
@@ -81,11 +86,11 @@ def test_last_use_is_recorded_and_shown_in_the_admin(admin_client, api, pod):
 
 
 def test_dumpdata_contains_no_key(pod):
-    _, second_key = services.create_pod("second")
+    _, second_key = pod_create(name="second", actor=Actor.system("tests"))
     out = io.StringIO()
     call_command("dumpdata", stdout=out)
     dump = out.getvalue()
-    assert services.hash_key(pod.raw_key) in dump  # the dump does hold the keys' rows
+    assert hash_key(pod.raw_key) in dump  # the dump does hold the keys' rows
     assert pod.raw_key not in dump and second_key not in dump
 
 

@@ -9,8 +9,8 @@ from django.conf import settings as django_settings
 
 from promotions.models import Promotion
 from promotions.throttling import rate_problem
-from tests.conftest import client_for
 from tests.factories import PodFactory
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,13 @@ def test_other_rates_are_refused(rate):
 def test_a_bad_throttle_rate_is_refused_in_the_admin(admin_client, pod):
     response = admin_client.post(
         f"/admin/promotions/pod/{pod.pk}/change/",
-        {"name": pod.name, "is_active": "on", "throttle_rate": "lots", "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0"},
+        {
+            "name": pod.name,
+            "is_active": "on",
+            "throttle_rate": "lots",
+            "api_keys-TOTAL_FORMS": "0",
+            "api_keys-INITIAL_FORMS": "0",
+        },
     )
     assert response.status_code == 200
     assert "Throttle rate must be requests per period" in response.content.decode()

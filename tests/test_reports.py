@@ -4,57 +4,22 @@ and CSV), who may read it, and the admin page."""
 import base64
 import csv
 import io
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from promotions import admin_reports, reports
+from promotions import reports
+from promotions.admin import reports as admin_reports
 from promotions.models import FileChange, Promotion
-from tests.conftest import client_for
-from tests.factories import FileChangeFactory, PodFactory, PromotionFactory, RepositoryFactory
+from tests.factories import PodFactory, RepositoryFactory
+from tests.helpers import LEAD_PASSWORD, LEAD_USERNAME, client_for, day, promoted
 
 Status = Promotion.Status
 FileStatus = FileChange.Status
 
 pytestmark = pytest.mark.django_db
-
-
-def day(days_ago: int, hour: int = 12) -> datetime:
-    return datetime.combine(timezone.now().date() - timedelta(days=days_ago), time(hour), tzinfo=UTC)
-
-
-def promoted(pod, repository, status, created, seconds=None, files=()):
-    """A promotion requested at `created`, finished `seconds` later, with files in these statuses."""
-    promotion = PromotionFactory(pod=pod, repository=repository, status=status)
-    for file_status in files:
-        FileChangeFactory(promotion=promotion, status=file_status)
-    finished = created + timedelta(seconds=seconds) if seconds is not None else None
-    # created_at is auto_now_add: set the controlled times afterwards.
-    Promotion.objects.filter(pk=promotion.pk).update(created_at=created, finished_at=finished)
-    return promotion
-
-
-@pytest.fixture
-def activity():
-    """alpha: 4 commits taking 10, 20, 60, 100 s (7 files changed), a conflict, a
-    failure, one waiting for approval. beta: a commit (2 files), no changes, one
-    queued, and a commit 40 days ago. gamma: nothing."""
-    app, docs = RepositoryFactory(full_name="acme/app"), RepositoryFactory(full_name="acme/docs")
-    alpha, beta = PodFactory(name="alpha", repositories=[app, docs]), PodFactory(name="beta", repositories=[app])
-    PodFactory(name="gamma", repositories=[app])
-    for seconds in (60, 10, 20):
-        promoted(alpha, app, Status.COMMITTED, day(2), seconds, [FileStatus.CREATED, FileStatus.UPDATED, FileStatus.UNCHANGED])
-    promoted(alpha, app, Status.CONFLICT, day(2), 5, [FileStatus.CONFLICT, FileStatus.SKIPPED])
-    promoted(alpha, docs, Status.FAILED, day(3), 7, [FileStatus.ERROR])
-    promoted(alpha, docs, Status.AWAITING_APPROVAL, day(1, 9), None, [FileStatus.PENDING])
-    promoted(alpha, docs, Status.COMMITTED, day(1, 10), 100, [FileStatus.DELETED])
-    promoted(beta, app, Status.COMMITTED, day(5), 5, [FileStatus.MERGED, FileStatus.DELETED])
-    promoted(beta, app, Status.NO_CHANGES, day(5), 3, [FileStatus.UNCHANGED])
-    promoted(beta, app, Status.QUEUED, day(0, 0))
-    promoted(beta, app, Status.COMMITTED, day(40), 30, [FileStatus.CREATED])
-    return {"app": app, "docs": docs, "alpha": alpha, "beta": beta}
 
 
 def basic(username, password):
@@ -72,8 +37,16 @@ def test_pod_figures_of_the_last_30_days(activity):
     alpha, beta = rows
     assert alpha["pod_id"] == activity["alpha"].pk
     assert {column: alpha[column] for column in ("promotions", *reports.OUTCOMES, "files_changed")} == {
-        "promotions": 7, "committed": 4, "pr_open": 0, "no_changes": 0, "conflicts": 1, "failed": 1,
-        "rejected": 0, "approvals_waiting": 1, "in_progress": 0, "files_changed": 7,
+        "promotions": 7,
+        "committed": 4,
+        "pr_open": 0,
+        "no_changes": 0,
+        "conflicts": 1,
+        "failed": 1,
+        "rejected": 0,
+        "approvals_waiting": 1,
+        "in_progress": 0,
+        "files_changed": 7,
     }
     # percentile_cont over 10, 20, 60, 100: halfway between 20 and 60; 60 + 0.85 * 40.
     assert alpha["median_seconds_to_commit"] == pytest.approx(40)
@@ -97,7 +70,9 @@ def test_period_and_repository_filters(activity):
     assert [(row["pod"], row["promotions"]) for row in old] == [("beta", 1)]
 
     docs = reports.pod_figures(reports.Period.last_days(repository=activity["docs"]))
-    assert [(row["pod"], row["promotions"], row["failed"], row["files_changed"]) for row in docs] == [("alpha", 3, 1, 1)]
+    assert [(row["pod"], row["promotions"], row["failed"], row["files_changed"]) for row in docs] == [
+        ("alpha", 3, 1, 1)
+    ]
     assert docs[0]["median_seconds_to_commit"] == docs[0]["p95_seconds_to_commit"] == pytest.approx(100)
 
 
@@ -109,7 +84,11 @@ def test_pod_without_commits_has_no_durations(activity):
 
 def test_repository_figures(activity):
     rows = {row["repository"]: row for row in reports.repository_figures(reports.Period.last_days())}
-    assert (rows["acme/app"]["promotions"], rows["acme/app"]["committed"], rows["acme/app"]["files_changed"]) == (7, 4, 8)
+    assert (rows["acme/app"]["promotions"], rows["acme/app"]["committed"], rows["acme/app"]["files_changed"]) == (
+        7,
+        4,
+        8,
+    )
     assert rows["acme/app"]["median_seconds_to_commit"] == pytest.approx(15)  # 5, 10, 20, 60
     assert (rows["acme/docs"]["promotions"], rows["acme/docs"]["approvals_waiting"]) == (3, 1)
 
@@ -146,11 +125,6 @@ def test_sqlite_percentiles_agree_with_percentile_cont():
 
 
 # --- the staff API -----------------------------------------------------------------
-
-
-@pytest.fixture
-def lead(django_user_model):
-    return django_user_model.objects.create_user("lead", password="s3cret-lead", is_staff=True)
 
 
 @pytest.fixture
@@ -193,8 +167,12 @@ def test_repository_and_day_reports(staff_client, activity):
 
 @pytest.mark.parametrize(
     "query, field",
-    [("since=yesterday", "since"), ("until=2024-02-30", "until"), ("since=2024-05-02&until=2024-05-01", "until"),
-     ("repository=acme/unknown", "repository")],
+    [
+        ("since=yesterday", "since"),
+        ("until=2024-02-30", "until"),
+        ("since=2024-05-02&until=2024-05-01", "until"),
+        ("repository=acme/unknown", "repository"),
+    ],
 )
 def test_bad_filters_are_400_naming_the_field(staff_client, activity, query, field):
     for suffix in ("", "&format=csv"):
@@ -220,7 +198,7 @@ def test_anonymous_is_refused(client, activity):
 
 
 def test_staff_user_with_basic_auth(client, lead, activity):
-    response = client.get("/api/v1/reports/pods?format=csv", HTTP_AUTHORIZATION=basic("lead", "s3cret-lead"))
+    response = client.get("/api/v1/reports/pods?format=csv", HTTP_AUTHORIZATION=basic(LEAD_USERNAME, LEAD_PASSWORD))
     assert response.status_code == 200
     assert "alpha" in response.content.decode()
 

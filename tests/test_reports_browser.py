@@ -3,8 +3,7 @@ drawn, numbers as the pods' promotions say."""
 
 import pytest
 
-from promotions import admin_reports
-from tests.test_reports import activity  # noqa: F401  (the known promotions, a fixture)
+from promotions.admin import reports as admin_reports
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +28,13 @@ def test_lead_opens_pod_activity_from_the_index(admin_page, activity):  # noqa: 
     assert rows.count() == 2
     alpha = rows.filter(has_text="alpha")
     figures = {c: cell(alpha, c) for c in ("promotions", "files_changed", "conflicts", "failed", "approvals_waiting")}
-    assert figures == {"promotions": "7", "files_changed": "7", "conflicts": "1", "failed": "1", "approvals_waiting": "1"}
+    assert figures == {
+        "promotions": "7",
+        "files_changed": "7",
+        "conflicts": "1",
+        "failed": "1",
+        "approvals_waiting": "1",
+    }
     assert cell(alpha, "median_seconds_to_commit") == "40.0"
 
     admin_page.get_by_role("link", name="Files changed").click()

@@ -3,9 +3,9 @@ reasoning trace committed as a file."""
 
 import pytest
 
-from promotions.engine import promotion_ids_in
+from promotions.engine.messages import promotion_ids_in
 from promotions.models import Promotion
-from tests.scm_targets import Target
+from tests.helpers import Target
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Promotion.Status

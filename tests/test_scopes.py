@@ -7,8 +7,9 @@ from django.core.management import call_command
 from promotions import scopes
 from promotions.globs import path_matches
 from promotions.models import FileChange, Pod, Promotion
-from tests.conftest import client_for
 from tests.factories import PodFactory, RepositoryFactory
+from tests.helpers import client_for
+
 
 @pytest.mark.parametrize(
     "glob, path, matches",
@@ -135,7 +136,11 @@ def scoped(repository):
 
 
 def batch(*paths, branch="main"):
-    return {"branch": branch, "commit_message": "Add outputs", "files": [{"path": path, "content": "x\n"} for path in paths]}
+    return {
+        "branch": branch,
+        "commit_message": "Add outputs",
+        "files": [{"path": path, "content": "x\n"} for path in paths],
+    }
 
 
 @pytest.mark.django_db
@@ -202,3 +207,66 @@ def test_createpod_records_scope_options(repository, capsys):
     assert pod.denied_path_globs == "outputs/private/**"
     assert pod.branch_globs == "agents/*"
     assert capsys.readouterr().out.strip().startswith("pgk_")
+
+
+@pytest.mark.parametrize("path", ["Secrets/key.pem", "SECRETS/key.pem", "secrets/KEY.pem", "ſecrets/key.pem"])
+def test_a_deny_glob_holds_for_every_spelling_a_checkout_folds_together(path):
+    pod = scoped_pod(denied_path_globs="secrets/**")
+    assert "denied" in scopes.path_problem(pod, path)
+
+
+def test_a_deny_glob_holds_for_both_unicode_normalisations():
+    pod = scoped_pod(denied_path_globs="caf\u00e9/**")  # composed é
+    assert "denied" in scopes.path_problem(pod, "cafe\u0301/menu.md")  # decomposed e + accent
+    assert "denied" in scopes.path_problem(scoped_pod(denied_path_globs="cafe\u0301/**"), "CAF\u00c9/menu.md")
+
+
+@pytest.mark.parametrize(
+    "path", [".GitHub/workflows/ci.yml", ".github/Workflows/deploy.yml", ".GITLAB-CI.yml", "JENKINSFILE"]
+)
+def test_sensitive_paths_are_sensitive_in_any_case(path):
+    assert "sensitive path" in scopes.path_problem(scoped_pod(allowed_path_globs="**"), path)
+
+
+def test_allow_globs_match_exactly_so_another_spelling_is_outside_them():
+    pod = scoped_pod(allowed_path_globs="outputs/**")
+    assert scopes.path_problem(pod, "outputs/a.md") is None
+    assert "outside this pod's allowed paths" in scopes.path_problem(pod, "Outputs/a.md")
+    assert "outside" in scopes.branch_problem(scoped_pod(branch_globs="agents/*"), "Agents/x")
+
+
+def test_an_allow_glob_written_in_another_case_still_grants_the_sensitive_path_it_spells_out():
+    pod = scoped_pod(allowed_path_globs=".GitHub/workflows/**")
+    assert scopes.path_problem(pod, ".GitHub/workflows/ci.yml") is None
+    assert "outside" in scopes.path_problem(pod, ".github/workflows/ci.yml")  # allow rules match exactly
+
+
+@pytest.mark.parametrize(
+    "path", ["CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS", ".github/dependabot.yml", "docs/codeowners"]
+)
+def test_who_reviews_what_and_dependency_bots_are_sensitive_by_default(path):
+    assert "sensitive path" in scopes.path_problem(scoped_pod(allowed_path_globs="**"), path)
+    assert "sensitive path" in scopes.path_problem(scoped_pod(allowed_path_globs="**\n.github/**\ndocs/**"), path)
+
+
+@pytest.mark.parametrize(
+    "allow, path", [("CODEOWNERS", "CODEOWNERS"), (".github/dependabot.yml", ".github/dependabot.yml")]
+)
+def test_naming_codeowners_or_dependabot_grants_it(allow, path):
+    assert scopes.path_problem(scoped_pod(allowed_path_globs=allow), path) is None
+
+
+def test_glob_matching_folds_case_and_normalisation_unless_asked_to_match_exactly():
+    assert path_matches("prompts/**", "Prompts/System.md")
+    assert path_matches("caf\u00e9.md", "CAFE\u0301.md")
+    assert not path_matches("prompts/**", "Prompts/System.md", folded=False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_approval_glob_holds_a_promotion_whatever_the_case_of_its_path(api, repository, inline_worker):
+    repository.approval_path_globs = "prompts/**"
+    repository.save()
+    body = {"commit_message": "x", "files": [{"path": "PROMPTS/system.md", "content": "be kind\n"}]}
+    response = api.post("/api/v1/promotions", body, format="json")
+    assert response.status_code == 202
+    assert Promotion.objects.get(pk=response.json()["id"]).status == Promotion.Status.AWAITING_APPROVAL

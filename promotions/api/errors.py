@@ -1,5 +1,7 @@
 """One error shape for every API answer: {"detail": "...", "errors": {"field": [...]}}.
 
+Services raise promotions.errors.DomainError, each carrying its status and fields;
+this handler is the one place that turns them (and DRF's own errors) into answers.
 Nothing internal leaks: unexpected exceptions become a bare 500 (logged here),
 and SCM errors carry only their own safe text, never a token."""
 
@@ -14,6 +16,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ..errors import DomainError, InvalidRequest
 from ..scm.port import ScmAuthError, ScmError, ScmNotFound, ScmRateLimited
 
 log = logging.getLogger(__name__)
@@ -39,24 +42,24 @@ def flatten_errors(detail, prefix="") -> dict[str, list[str]]:
     return {prefix or "request": [str(message) for message in messages]}
 
 
-def validation_response(errors: dict[str, list[str]], code: int = status.HTTP_400_BAD_REQUEST, headline: str = "Invalid request") -> Response:
-    summary = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
-    return Response({"detail": f"{headline}: {summary}", "errors": errors}, status=code)
-
-
 def scm_error_response(error: ScmError) -> Response:
     if isinstance(error, ScmRateLimited):
         wait = max(1, math.ceil((error.retry_at - timezone.now()).total_seconds()))
         return Response({"detail": str(error)}, status=503, headers={"Retry-After": str(wait)})
     if isinstance(error, ScmNotFound):
         return Response({"detail": str(error)}, status=404)
-    code = 502 if isinstance(error, ScmAuthError) else 503
-    return Response({"detail": f"The git host could not be reached: {error}"}, status=code)
+    if isinstance(error, ScmAuthError):
+        # Reached, and it said no: Patchgate's own credentials, which an operator must fix.
+        detail = f"The git host refused Patchgate's credentials (an operator must fix them, retrying cannot): {error}"
+        return Response({"detail": detail}, status=502)
+    return Response({"detail": f"The git host could not be reached: {error}"}, status=503)
 
 
 def exception_handler(exc, context):
     if isinstance(exc, ValidationError):
-        return validation_response(flatten_errors(exc.detail))
+        exc = InvalidRequest(flatten_errors(exc.detail))
+    if isinstance(exc, DomainError):
+        return Response(exc.as_dict(), status=exc.status)
     if isinstance(exc, ScmError):
         return scm_error_response(exc)
     if isinstance(exc, RequestDataTooBig):

@@ -9,9 +9,10 @@ import csv
 import io
 import json
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, Throttled, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -27,6 +28,20 @@ class IsStaff(BasePermission):
 
     def has_permission(self, request, view):
         return bool(getattr(request.user, "is_staff", False))
+
+
+class LockedOutBasicAuthentication(BasicAuthentication):
+    """HTTP Basic, guarded by django-axes as the admin login is: once a username has
+    failed too often from an address, even its right password is refused, with 429."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except AuthenticationFailed:
+            if getattr(request, "axes_locked_out", False):
+                cooloff = int(settings.AXES_COOLOFF_TIME.total_seconds())
+                raise Throttled(wait=cooloff, detail="Too many failed logins: locked out for a while.") from None
+            raise
 
 
 class CSVRenderer(BaseRenderer):
@@ -49,7 +64,7 @@ class CSVRenderer(BaseRenderer):
 class StaffReportView(APIView):
     """GET ?since=YYYY-MM-DD&until=YYYY-MM-DD&repository=owner/name -> {period..., results: [rows]}."""
 
-    authentication_classes = [PodKeyAuthentication, SessionAuthentication, BasicAuthentication]
+    authentication_classes = [PodKeyAuthentication, SessionAuthentication, LockedOutBasicAuthentication]
     permission_classes = [IsStaff]
     renderer_classes = [JSONRenderer, CSVRenderer]
     columns: tuple[str, ...]

@@ -3,18 +3,25 @@ operations only, the bearer key scheme, short texts telling a model when to call
 what, examples, every answer documented (the fuzz test holds the API to it)."""
 
 from django.conf import settings
+from django.utils.functional import lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
+from ..conf import setting
 from .serializers import ErrorSerializer
 
 # What a pod calls; anything else (staff reports, admin, the schema itself) stays out.
-POD_OPERATION_PATHS = frozenset({"/api/v1/promotions", "/api/v1/promotions/{promotion_id}", "/api/v1/files"})
+POD_OPERATION_PATHS = frozenset(
+    {"/api/v1/promotions", "/api/v1/promotions/{promotion_id}", "/api/v1/files", "/api/v1/files/read"}
+)
 
 # GPT Actions run reads without asking the user first.
 READ_ONLY = {"x-openai-isConsequential": False}
 
-LIMITS = settings.PATCHGATE
+
+def _lazy_text(text):
+    """A description built from settings when the schema is generated, not at import."""
+    return lazy(text, str)()
 
 
 def pod_operations_only(endpoints, **kwargs):
@@ -50,20 +57,32 @@ OUT_OF_SCOPE = error_response(
     "need an explicit grant); the message names it. Nothing was stored."
 )
 THROTTLED = error_response(
-    f"Over this pod's request rate (default {LIMITS['THROTTLE_RATE']}): wait the Retry-After seconds, then retry."
+    _lazy_text(
+        lambda: (
+            f"Over this pod's request rate (default {setting('THROTTLE_RATE')}): "
+            "wait the Retry-After seconds, then retry."
+        )
+    )
 )
 INVALID = error_response("Invalid input; `errors` names each field, e.g. files[2].path. Fix it and retry.")
 GIT_HOST_DOWN = error_response("The git host could not be reached or rate-limited us; retry after Retry-After seconds.")
+GIT_HOST_REFUSED = error_response("The git host refused Patchgate's credentials: an operator must fix them.")
 TOO_LARGE = error_response(
-    f"Too large: over {_megabytes(LIMITS['MAX_FILE_BYTES'])} in one file or "
-    f"{_megabytes(LIMITS['MAX_PROMOTION_BYTES'])} in all (decoded), or a body over "
-    f"{_megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)}. Split the batch."
+    _lazy_text(
+        lambda: (
+            f"Too large: over {_megabytes(setting('MAX_FILE_BYTES'))} in one file or "
+            f"{_megabytes(setting('MAX_PROMOTION_BYTES'))} in all (decoded), or a body over "
+            f"{_megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)}. Split the batch."
+        )
+    )
 )
 
-CREATE_PROMOTION_DESCRIPTION = (
-    "Call this to save your work to the repository: send whole files (not diffs), a commit message and your "
-    f"reasoning; they land as one commit. At most {LIMITS['MAX_FILES_PER_PROMOTION']} files. Then poll "
-    "getPromotion, or set wait (seconds) to get the outcome in this answer."
+CREATE_PROMOTION_DESCRIPTION = _lazy_text(
+    lambda: (
+        "Call this to save your work to the repository: send whole files (not diffs), a commit message and your "
+        f"reasoning; they land as one commit. At most {setting('MAX_FILES_PER_PROMOTION')} files. Then poll "
+        "getPromotion, or set wait (seconds) to get the outcome in this answer."
+    )
 )
 
 SEED_BATCH = OpenApiExample(
@@ -124,7 +143,14 @@ QUEUED_PROMOTION = OpenApiExample(
     value={
         **_PROMOTION,
         "results": [
-            {"path": "outputs/summary.md", "operation": "upsert", "status": "pending", "old_sha": "", "new_sha": "", "message": ""}
+            {
+                "path": "outputs/summary.md",
+                "operation": "upsert",
+                "status": "pending",
+                "old_sha": "",
+                "new_sha": "",
+                "message": "",
+            }
         ],
     },
 )
@@ -161,7 +187,8 @@ OUT_OF_SCOPE_EXAMPLE = OpenApiExample(
         "(.github/workflows/**): only an allow glob naming it grants it",
         "errors": {
             "files[0].path": [
-                "'.github/workflows/ci.yml' is a sensitive path (.github/workflows/**): only an allow glob naming it grants it"
+                "'.github/workflows/ci.yml' is a sensitive path (.github/workflows/**): "
+                "only an allow glob naming it grants it"
             ]
         },
     },

@@ -1,18 +1,86 @@
-"""Request validation and response shapes of the pod API. Thin: business rules
-live in promotions.services and promotions.selectors."""
+"""Request shapes and response documents of the pod API. Thin: a request's types
+and encodings are checked here; every rule (paths, branches, scopes, limits)
+lives in promotions.services and promotions.selectors."""
 
 import base64
 import binascii
+import copy
+import json
 import re
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from ..conf import setting
+from ..errors import TooLarge
 from ..models import FileChange, Promotion
-from ..validation import branch_problem, path_problem
+from ..selectors import MAX_FILES_PER_READ
 
 SHA_PATTERN = re.compile(r"[0-9a-f]{40}")
-MAX_FILES = settings.PATCHGATE["MAX_FILES_PER_PROMOTION"]
+# A GPT action gives up after about 45 s: a request waits for its outcome 30 s at most.
+MAX_WAIT_SECONDS = 30
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Printable ASCII, as Stripe's and the IETF draft's keys (a UUID fits).
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored and shown: a lone surrogate is not Unicode text (it
+    cannot be encoded as UTF-8), and PostgreSQL stores no NUL in text or JSON (a
+    file's content with NUL goes as base64)."""
+    # An ASCII string (every base64 content) has no surrogate: its flag answers without a scan.
+    if not text.isascii() and LONE_SURROGATE.search(text):
+        return "contains a lone surrogate (\\ud800 to \\udfff): not Unicode text, it cannot be encoded as UTF-8"
+    if "\x00" in text:
+        return "contains NUL (\\u0000), which text cannot hold (send binary content as base64)"
+    return None
+
+
+def unstorable_text(data) -> dict[str, list[str]]:
+    """{field: [why]} for every string of a parsed JSON body, keys included, that
+    text_problem refuses; fields are named as in every error (`metadata.task_id`,
+    `files[2].path`)."""
+    errors: dict[str, list[str]] = {}
+    queue: list[tuple[str, object]] = [("", data)]
+    for field, value in queue:  # grows while it is read: breadth first, no recursion
+        if isinstance(value, dict):
+            for key, item in value.items():
+                problem = text_problem(key)
+                if problem:
+                    errors.setdefault(field or "request", []).append(f"Has a key that {problem}.")
+                else:
+                    queue.append((f"{field}.{key}" if field else key, item))
+        elif isinstance(value, list):
+            queue.extend((f"{field}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                errors.setdefault(field, []).append(f"C{problem[1:]}.")
+    return errors
+
+
+class InputSerializer(serializers.Serializer):
+    # (No docstring: drf-spectacular would show it in the schema of every subclass.)
+    # A request shape whose declared fields are copied shallowly for each request: DRF
+    # deep-copies every field (its arguments, validators and choices) on every
+    # instantiation, the largest part of validating a small body. The fields of a
+    # request shape are never changed once declared, and a nested shape's fields are
+    # built once per process.
+
+    def get_fields(self):
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
+
+
+class StorableTextSerializer(InputSerializer):
+    """Refuses the strings no field can keep (text_problem) before any field reads them,
+    so no message ever echoes them back."""
+
+    def to_internal_value(self, data):
+        errors = unstorable_text(data)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 class StrictCharField(serializers.CharField):
@@ -20,13 +88,21 @@ class StrictCharField(serializers.CharField):
 
     default_error_messages = {"invalid": "Must be a string."}
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Every serializer using this field is a StorableTextSerializer, which refused NUL and
+        # lone surrogates in the whole body already; DRF's own check of them is a Python loop
+        # over each character (seconds for a 50 MB content).
+        redundant = ProhibitNullCharactersValidator | ProhibitSurrogateCharactersValidator
+        self.validators = [v for v in self.validators if not isinstance(v, redundant)]
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
 
 
-class FileInputSerializer(serializers.Serializer):
+class FileInputSerializer(InputSerializer):
     path = StrictCharField(trim_whitespace=False, help_text="Path inside the repository, e.g. 'outputs/report.md'.")
     content = StrictCharField(
         required=False,
@@ -47,11 +123,14 @@ class FileInputSerializer(serializers.Serializer):
         ),
     )
 
-    def validate_path(self, path):
-        problem = path_problem(path)
-        if problem:
-            raise serializers.ValidationError(f"{path!r} {problem}.")
-        return path
+    mode = serializers.ChoiceField(
+        choices=FileChange.Mode.choices,
+        required=False,
+        help_text=(
+            "Git file mode: '100644' a regular file, '100755' an executable. Omitted: a new file is 100644, "
+            "an existing one keeps its mode (never silently changed)."
+        ),
+    )
 
     def validate_base_sha(self, base_sha):
         if base_sha is None:
@@ -60,36 +139,63 @@ class FileInputSerializer(serializers.Serializer):
             raise serializers.ValidationError("Must be a 40-character hex blob sha, or null for create-only.")
         return base_sha.lower()
 
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        if isinstance(data, dict):
+            # Decoded into content_bytes: the text leaves the parsed body now, file by file,
+            # so a large promotion is never held as text and bytes both.
+            data.pop("content", None)
+        return value
+
     def validate(self, data):
         deleting = data["operation"] == FileChange.Operation.DELETE
         if deleting:
             if "content" in data:
                 raise serializers.ValidationError({"content": "Must be left out when operation is 'delete'."})
+            if "mode" in data:
+                raise serializers.ValidationError({"mode": "Must be left out when operation is 'delete'."})
             data["content_bytes"] = None
         elif "content" not in data:
             raise serializers.ValidationError({"content": "This field is required."})
         elif data["encoding"] == FileChange.Encoding.BASE64:
             try:
-                data["content_bytes"] = base64.b64decode(data["content"], validate=True)
+                data["content_bytes"] = base64.b64decode(data.pop("content"), validate=True)
             except (binascii.Error, ValueError):
                 raise serializers.ValidationError({"content": "Invalid base64."}) from None
         else:
-            data["content_bytes"] = data["content"].encode("utf-8")
+            # Decoded once, into the bytes the row stores; the text is not kept here.
+            data["content_bytes"] = data.pop("content").encode("utf-8")
         # Left out (last writer wins) and null (create only) mean different things.
         data["base_given"] = "base_sha" in data
         return data
 
 
-class PromotionInputSerializer(serializers.Serializer):
+class PromotionInputSerializer(StorableTextSerializer):
     repository = StrictCharField(
-        required=False, help_text="'owner/name'. May be left out when the pod has exactly one repository."
+        required=False,
+        max_length=200,
+        help_text="'owner/name'. May be left out when the pod has exactly one repository.",
     )
-    branch = StrictCharField(required=False, help_text="Target branch; default: the repository's default branch.")
+    branch = StrictCharField(
+        required=False,
+        max_length=255,
+        help_text="Target branch; default: the repository's default branch. It must exist unless base_branch is given.",
+    )
+    base_branch = StrictCharField(
+        required=False,
+        max_length=255,
+        help_text=(
+            "Only for a branch that does not exist yet: create it from this branch's head, with this promotion's "
+            "commit (e.g. a task branch from 'main'). Ignored when the branch exists."
+        ),
+    )
     commit_message = StrictCharField(max_length=10_000, help_text="Commit message: first line is the summary.")
     reasoning_trace = StrictCharField(
         required=False, allow_blank=True, trim_whitespace=False, help_text="Why you made these changes (Markdown)."
     )
-    metadata = serializers.DictField(required=False, default=dict, help_text="Free JSON object, e.g. {\"task_id\": \"T-1\"}.")
+    metadata = serializers.DictField(
+        required=False, default=dict, help_text='Free JSON object, e.g. {"task_id": "T-1"}.'
+    )
     atomic = serializers.BooleanField(
         default=True, help_text="true: any conflict and nothing lands. false: clean files land, conflicts reported."
     )
@@ -102,40 +208,23 @@ class PromotionInputSerializer(serializers.Serializer):
         required=False,
         default=0,
         min_value=0,
-        max_value=settings.PATCHGATE["MAX_WAIT_SECONDS"],
+        max_value=MAX_WAIT_SECONDS,
         help_text="Seconds (max 30) to wait for the outcome; 200 with the final result if it finishes in time.",
     )
-    files = FileInputSerializer(many=True, allow_empty=False, max_length=MAX_FILES)
+    files = FileInputSerializer(many=True, allow_empty=False)
 
-    def validate_branch(self, branch):
-        problem = branch_problem(branch)
-        if problem:
-            raise serializers.ValidationError(f"{branch!r} {problem}.")
-        return branch
+    def validate_reasoning_trace(self, trace):
+        size, limit = len(trace.encode("utf-8")), setting("MAX_TRACE_BYTES")
+        if size > limit:
+            raise TooLarge({"reasoning_trace": [f"{size} bytes; at most {limit}. Keep the reasoning, not the logs."]})
+        return trace
 
-    def validate_files(self, files):
-        seen, duplicates = set(), []
-        for file in files:
-            if file["path"] in seen:
-                duplicates.append(file["path"])
-            seen.add(file["path"])
-        if duplicates:
-            raise serializers.ValidationError(f"Duplicate paths in one batch: {', '.join(sorted(set(duplicates)))}.")
-        return files
-
-
-def oversize_errors(files: list[dict]) -> dict[str, list[str]]:
-    """Decoded sizes over the limits (answered 413, not 400), by request field."""
-    max_file, max_total = settings.PATCHGATE["MAX_FILE_BYTES"], settings.PATCHGATE["MAX_PROMOTION_BYTES"]
-    sizes = [len(file["content_bytes"] or b"") for file in files]
-    errors = {
-        f"files[{index}].content": [f"{size} bytes once decoded; at most {max_file} per file."]
-        for index, size in enumerate(sizes)
-        if size > max_file
-    }
-    if sum(sizes) > max_total:
-        errors["files"] = [f"{sum(sizes)} bytes once decoded; at most {max_total} per promotion."]
-    return errors
+    def validate_metadata(self, metadata):
+        size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        limit = setting("MAX_METADATA_BYTES")
+        if size > limit:
+            raise TooLarge({"metadata": [f"{size} bytes as JSON; at most {limit}."]})
+        return metadata
 
 
 class FileResultSerializer(serializers.Serializer):
@@ -184,6 +273,53 @@ class PromotionSerializer(serializers.ModelSerializer):
     def get_commit_url(self, promotion) -> str | None:
         return promotion.commit_url or None
 
+    def to_representation(self, promotion) -> dict:
+        """The document the fields above declare, written out directly: building a
+        ModelSerializer's fields for every answer cost more than the rest of a status
+        read. A test holds it equal to DRF's own rendering. The file rows come from
+        `result_rows` when the caller has them (the submission wrote them; a status
+        read loads them without content), else from the relation."""
+        values = {
+            "id": promotion.pk,
+            "status": promotion.status,
+            "status_url": self.get_status_url(promotion),
+            "repository": promotion.repository.full_name,
+            "branch": promotion.branch,
+            "mode": promotion.mode,
+            "commit_message": promotion.commit_message,
+            "commit_sha": promotion.commit_sha,
+            "commit_url": self.get_commit_url(promotion),
+            "review_branch": promotion.review_branch,
+            "pull_request_url": promotion.pull_request_url,
+            "attempts": promotion.attempts,
+            "last_error": promotion.last_error,
+            "metadata": promotion.metadata,
+            "created_at": _moment(promotion.created_at),
+            "updated_at": _moment(promotion.updated_at),
+            "finished_at": _moment(promotion.finished_at),
+        }
+        if "results" in self.Meta.fields:
+            files = getattr(promotion, "result_rows", None) or promotion.files.all()
+            values["results"] = [
+                {
+                    "path": file.path,
+                    "operation": file.operation,
+                    "status": file.status,
+                    "old_sha": file.old_sha,
+                    "new_sha": file.new_sha,
+                    "message": file.message,
+                }
+                for file in files
+            ]
+        return {name: values[name] for name in self.Meta.fields}
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _moment(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
 
 class PromotionSummarySerializer(PromotionSerializer):
     class Meta(PromotionSerializer.Meta):
@@ -199,16 +335,34 @@ class PromotionPageSerializer(serializers.Serializer):
     results = PromotionSummarySerializer(many=True)
 
 
-class FileQuerySerializer(serializers.Serializer):
+class FileQuerySerializer(StorableTextSerializer):
     path = StrictCharField(trim_whitespace=False)
-    branch = StrictCharField(required=False)
-    repository = StrictCharField(required=False)
-
-    validate_path = FileInputSerializer.validate_path
-    validate_branch = PromotionInputSerializer.validate_branch
+    branch = StrictCharField(required=False, max_length=255)
+    repository = StrictCharField(required=False, max_length=200)
 
 
-class FileVersionSerializer(serializers.Serializer):
+# The modes a read shows: a pod writes the first two only (FileChange.Mode).
+FILE_READ_MODES = [("100644", "100644"), ("100755", "100755"), ("120000", "120000")]
+FILE_TYPES = [("file", "file"), ("symlink", "symlink")]
+
+
+class FileKindSerializer(serializers.Serializer):
+    """What kind of file a read found: its mode and type."""
+
+    mode = serializers.ChoiceField(
+        choices=FILE_READ_MODES,
+        help_text="Git file mode: 100644 a regular file, 100755 an executable, 120000 a symbolic link.",
+    )
+    type = serializers.ChoiceField(
+        choices=FILE_TYPES,
+        help_text=(
+            "'symlink': the content is the path the link points to, and writing the path is refused unless "
+            "you send a mode (100644 replaces the link by a regular file)."
+        ),
+    )
+
+
+class FileVersionSerializer(FileKindSerializer):
     repository = serializers.CharField()
     branch = serializers.CharField()
     path = serializers.CharField()
@@ -219,6 +373,40 @@ class FileVersionSerializer(serializers.Serializer):
     commit_sha = serializers.CharField()
 
 
+class FilesQuerySerializer(StorableTextSerializer):
+    paths = serializers.ListField(
+        child=StrictCharField(trim_whitespace=False),
+        allow_empty=False,
+        max_length=MAX_FILES_PER_READ,
+        help_text=f"The paths to read, at most {MAX_FILES_PER_READ}: e.g. ['outputs/report.md', 'notes/plan.md'].",
+    )
+    branch = StrictCharField(required=False, max_length=255, help_text="Default: the repository's default branch.")
+    repository = StrictCharField(
+        required=False, max_length=200, help_text="owner/name; may be left out when the pod has one repository."
+    )
+
+
+class FileContentSerializer(FileKindSerializer):
+    path = serializers.CharField()
+    sha = serializers.CharField(help_text="Send this back as base_sha when you write the file.")
+    size = serializers.IntegerField()
+    encoding = serializers.ChoiceField(choices=FileChange.Encoding.choices)
+    content = serializers.CharField(allow_blank=True)
+
+
+class FileVersionsSerializer(serializers.Serializer):
+    repository = serializers.CharField()
+    branch = serializers.CharField()
+    commit_sha = serializers.CharField(help_text="The branch's commit every file was read at.")
+    files = FileContentSerializer(many=True, help_text="The paths that are files, in the order asked.")
+    missing = serializers.ListField(
+        child=serializers.CharField(), help_text="The paths that are no file on the branch."
+    )
+
+
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    # Named as the answer's key, shadowing Serializer.errors on this output-only serializer.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )

@@ -7,12 +7,14 @@ adapter (PyGithub) implement it, and the same contract tests run on both.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 BLOB_MODE = "100644"
 EXECUTABLE_MODE = "100755"
+SYMLINK_MODE = "120000"
 TREE_MODE = "040000"
 
 
@@ -57,10 +59,37 @@ class PullRequest:
     url: str
 
 
+@dataclass(frozen=True)
+class FilePatch:
+    """What a commit changed in one path, as the host shows it: `patch` is git's
+    hunks (from the first `@@` line on, without the file's header lines), or None
+    when the host shows none, and then `note` says why (binary, too large, ...)."""
+
+    path: str
+    patch: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """A file as it is on a branch: its blob sha (a pod's base_sha), mode and content."""
+
+    path: str
+    sha: str
+    mode: str
+    content: bytes
+
+
 def path_and_parents(path: str) -> list[str]:
-    """"a/b/c.txt" -> ["a", "a/b", "a/b/c.txt"]: what read_entries reports for a path."""
+    """ "a/b/c.txt" -> ["a", "a/b", "a/b/c.txt"]: what read_entries reports for a path."""
     parts = path.split("/")
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def parent_directories(paths: list[str]) -> set[str]:
+    """The root ("") and every directory above each of `paths`: the directories
+    read_entries lists with `siblings`."""
+    return {""} | {parent for path in paths for parent in path_and_parents(path)[:-1]}
 
 
 def write_chain_in_turn(scm: ScmPort, parent_sha: str | None, commits: list[NewCommit]) -> list[str]:
@@ -96,6 +125,11 @@ class ScmRateLimited(ScmError):
         self.retry_at = retry_at
 
 
+class WriteBudgetSpent(ScmRateLimited):
+    """Our own budget of the host's writes, shared by every process, is spent: nothing
+    was sent. Come back at `retry_at`, when it allows the write."""
+
+
 class ScmTransientError(ScmError):
     """5xx, timeouts, dropped connections: worth a bounded retry with backoff."""
 
@@ -110,15 +144,29 @@ class ScmPort(Protocol):
     def branch_head(self, branch: str) -> str | None:
         """The commit sha the branch points at, or None if the branch does not exist."""
 
-    def read_entries(self, commit_sha: str, paths: list[str]) -> dict[str, TreeEntry]:
+    def read_entries(self, commit_sha: str, paths: list[str], siblings: bool = False) -> dict[str, TreeEntry]:
         """Entries of `commit_sha`'s tree for each of `paths` and each of their parent
-        directories, in one read of the tree; paths that do not exist are absent."""
+        directories, in one read of the tree; paths that do not exist are absent. With
+        `siblings`, also every entry directly inside the root and inside each of those
+        parent directories (what a checkout puts beside each path: its case twins), in
+        the same read."""
+
+    def read_tip(
+        self, branch: str, paths: list[str], siblings: bool = False
+    ) -> tuple[str, dict[str, TreeEntry]] | None:
+        """The branch's head and read_entries of it, read together (on GitHub in one
+        request: a train's first round trip); None when the branch does not exist."""
+
+    def read_files(self, branch: str, paths: list[str]) -> tuple[str, dict[str, FileRead]] | None:
+        """The branch's head and each of `paths` that is a file there, read together (on
+        GitHub in one request, whatever the repository's size); None when the branch
+        does not exist."""
 
     def read_blob(self, sha: str) -> bytes:
         """The content of a blob; ScmNotFound when it does not exist."""
 
     def write_commit(
-        self, parent_sha: str, writes: list[TreeWrite], message: str, author: tuple[str, str]
+        self, parent_sha: str | None, writes: list[TreeWrite], message: str, author: tuple[str, str]
     ) -> str:
         """Create (without moving any ref) one commit on top of `parent_sha` applying
         all `writes`; `author` is (name, email). Returns the new commit sha."""
@@ -131,8 +179,34 @@ class ScmPort(Protocol):
         """Move `branch` from `expected_sha` to `new_sha` only if it still points at
         `expected_sha` and never by force. False when the branch moved meanwhile."""
 
+    def modes_kept(self, branch: str) -> bool:
+        """False when every commit onto `branch` must take a path that writes each file
+        as 100644 (GitHub: the branch requires signed commits, which only its
+        createCommitOnBranch makes); a file of another mode cannot land there."""
+
+    def lands_directly(self, branch: str, commits: list[NewCommit]) -> bool:
+        """True when `commits` go onto `branch` through commit_onto_branch (each commit
+        made on the branch itself), False when through write_chain and compare_and_swap."""
+
+    def commit_onto_branch(self, branch: str, expected_sha: str, commits: list[NewCommit]) -> list[str]:
+        """Make each commit on `branch` itself, in order: the first only if the branch
+        points exactly at `expected_sha` (an exact compare-and-swap: a branch reset to
+        an ancestor is seen too), each next one on the one before. Returns the shas
+        landed, in order: fewer than `commits` (or none) when the branch moved."""
+
+    def reserve_writes(self, branch: str, commits: list[NewCommit], review: bool) -> AbstractContextManager[int]:
+        """Hold the host's write budget for the longest prefix of `commits` it allows now,
+        with the writes that land them (the ref update, or with `review` the review
+        branch and pull request): yields its length and gives back what was not used on
+        exit. Raises WriteBudgetSpent when not even the first fits. A host without a
+        budget yields len(commits)."""
+
     def create_branch(self, branch: str, sha: str) -> None:
         """Create `branch` at `sha`; ScmRejected if it already exists."""
+
+    def move_branch(self, branch: str, sha: str) -> None:
+        """Point the existing `branch` at `sha` whatever it held (a forced update): only
+        for the review branches Patchgate makes and alone writes, never a pod's branch."""
 
     def recent_commits(self, branch: str, limit: int) -> list[CommitSummary]:
         """The newest `limit` commits reachable from `branch`, newest first."""
@@ -143,3 +217,9 @@ class ScmPort(Protocol):
 
     def commit_url(self, sha: str) -> str | None:
         """A URL a human can open for the commit, when the host has one."""
+
+    def commit_diffs(self, sha: str) -> dict[str, FilePatch]:
+        """What commit `sha` changed against its first parent, by path, read in as few
+        requests as the host allows (GitHub: one per 300 files, so two for the largest
+        promotion). A host may list only part of a very large commit: the paths it
+        leaves out are absent."""

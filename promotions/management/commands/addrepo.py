@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from promotions import services
+from promotions.audit import Actor
+from promotions.errors import DomainError
 from promotions.models import Repository
-from promotions.validation import branch_problem, repository_name_problem
+from promotions.services.access import repository_register
 
 
 class Command(BaseCommand):
@@ -15,20 +16,24 @@ class Command(BaseCommand):
         parser.add_argument("full_name", metavar="OWNER/NAME")
         parser.add_argument("--backend", choices=Repository.Backend.values, default=Repository.Backend.LOCAL)
         parser.add_argument("--default-branch", default="main")
+        parser.add_argument(
+            "--commit-path",
+            choices=Repository.CommitPath.values,
+            default=Repository.CommitPath.AUTO,
+            help="github only: how commits reach GitHub (auto: GraphQL where the branch requires signed commits)",
+        )
 
-    def handle(self, full_name, backend, default_branch, **options):
-        problem = repository_name_problem(full_name)
-        if problem:
-            raise CommandError(f"'{full_name}' {problem}")
-        problem = branch_problem(default_branch)
-        if problem:
-            raise CommandError(f"--default-branch '{default_branch}' {problem}")
+    def handle(self, full_name, backend, default_branch, commit_path, **options):
         try:
-            repository, created = services.add_repository(full_name, backend, default_branch)
-        except services.RepositoryUnreachable as error:
-            raise CommandError(f"{full_name} was not registered: {error}") from None
-        if not created and (repository.backend != backend or repository.default_branch != default_branch):
-            raise CommandError(
-                f"{full_name} is already registered ({repository.backend}, default branch {repository.default_branch})"
+            repository, created = repository_register(
+                full_name=full_name,
+                backend=backend,
+                default_branch=default_branch,
+                commit_path=commit_path,
+                actor=Actor.command("addrepo"),
             )
-        self.stdout.write(f"{'Registered' if created else 'Already registered'}: {full_name} ({backend}, {default_branch})")
+        except DomainError as refusal:
+            raise CommandError(f"{full_name} was not registered: {refusal.detail}") from None
+        self.stdout.write(
+            f"{'Registered' if created else 'Already registered'}: {full_name} ({backend}, {default_branch})"
+        )

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from promotions import services
-from promotions.models import Pod, Repository
+from promotions.audit import Actor
+from promotions.errors import DomainError
+from promotions.models import Repository
+from promotions.services.access import pod_create
 
 
 class Command(BaseCommand):
@@ -11,7 +12,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name")
         parser.add_argument(
-            "--repository", action="append", default=[], metavar="OWNER/NAME", help="A repository it may write to (repeatable)."
+            "--repository",
+            action="append",
+            default=[],
+            metavar="OWNER/NAME",
+            help="A repository it may write to (repeatable).",
         )
         parser.add_argument(
             "--require-approval", action="store_true", help="Every promotion of this pod waits for a lead's approval."
@@ -25,19 +30,23 @@ class Command(BaseCommand):
             parser.add_argument(option, action="append", default=[], metavar="GLOB", help=f"{help_text} (repeatable).")
 
     def handle(self, name, repository, require_approval, branch, allow_path, deny_path, **options):
-        if Pod.objects.filter(name=name).exists():
-            raise CommandError(f"pod '{name}' already exists")
         repositories = []
         for full_name in repository:
             found = Repository.objects.filter(full_name=full_name).first()
             if found is None:
                 raise CommandError(f"repository '{full_name}' is not registered (run addrepo first)")
             repositories.append(found)
-        with transaction.atomic():
-            pod, key = services.create_pod(name, repositories, require_approval=require_approval)
-            pod.branch_globs = "\n".join(branch)
-            pod.allowed_path_globs = "\n".join(allow_path)
-            pod.denied_path_globs = "\n".join(deny_path)
-            pod.save(update_fields=["branch_globs", "allowed_path_globs", "denied_path_globs"])
+        try:
+            pod, key = pod_create(
+                name=name,
+                actor=Actor.command("createpod"),
+                repositories=repositories,
+                require_approval=require_approval,
+                branch_globs=branch,
+                allowed_path_globs=allow_path,
+                denied_path_globs=deny_path,
+            )
+        except DomainError as refusal:
+            raise CommandError(refusal.detail) from None
         self.stderr.write(f"Created pod '{pod.name}'. Its API key (shown once):")
         self.stdout.write(key)

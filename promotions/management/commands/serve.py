@@ -1,3 +1,6 @@
+"""`make run`'s foreground service: the web server (REST API, admin, MCP endpoint) and
+the django-q2 worker, started and stopped together."""
+
 import os
 import signal
 import subprocess
@@ -8,6 +11,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
+def web_command(host: str, port: int, *, workers: int = 2, threads: int = 8) -> list[str]:
+    """The web server of `make run`: the REST API, the admin and the MCP endpoint (/mcp)."""
+    return [
+        sys.executable, "-m", "gunicorn", "config.wsgi",
+        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
+        "--access-logfile", "-", "--graceful-timeout", "5",
+        # Else gunicorn (>= 25.1) opens a control socket that every gunicorn of the user
+        # shares by default, through which one instance can stop another.
+        "--no-control-socket",
+    ]  # fmt: skip
+
+
 class Command(BaseCommand):
     help = "Run the web server (gunicorn) and the django-q2 worker together until Ctrl-C stops both."
 
@@ -16,11 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
     def handle(self, host, port, **options):
-        web = [
-            sys.executable, "-m", "gunicorn", "config.wsgi",
-            "--bind", f"{host}:{port}", "--workers", "2", "--threads", "8",
-            "--access-logfile", "-", "--graceful-timeout", "5",
-        ]
+        web = web_command(host, port)
         worker = [sys.executable, "manage.py", "qcluster"]
         processes = [subprocess.Popen(command, cwd=settings.BASE_DIR) for command in (web, worker)]
         self.stdout.write(f"Serving on http://{host}:{port}/ with a django-q2 worker; Ctrl-C stops both.")

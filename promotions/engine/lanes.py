@@ -1,0 +1,263 @@
+"""Lanes: one branch, one worker at a time. A lease row serializes the work on a
+branch across every worker and machine; whoever holds it drains the branch's
+ready promotions in id order, a train at a time, renewing the lease from a
+heartbeat thread, so that a dead holder is noticed within LANE_LEASE_SECONDS.
+The lane clock (`lanes_to_wake`) finds the lanes nobody is working on: retries
+that are due, lanes of dead workers, tasks lost with their worker.
+
+Lane order is id order: a promotion is queued inside the transaction that
+allocates its id, holding the lane's queueing lock (`lock_for_queueing`), so no
+lower id of a branch can become visible after a higher one."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, connections
+from django.db.models import Q, Sum
+from django.db.models.functions import Length
+from django.utils import timezone
+
+from ..conf import setting
+from ..models import BranchLane, FileChange, Promotion, Repository
+from .landing import LeaseLost, apply_train
+
+log = logging.getLogger(__name__)
+
+Status = Promotion.Status
+# A queued promotion's own task normally takes its lane within this long; the clock
+# wakes lanes whose queued work is older, so that it rarely doubles that task.
+QUEUED_GRACE = timedelta(seconds=2)
+
+
+def _lane(repository_id: int, branch: str) -> BranchLane:
+    try:
+        return BranchLane.objects.get_or_create(repository_id=repository_id, branch=branch)[0]
+    except IntegrityError:
+        return BranchLane.objects.get(repository_id=repository_id, branch=branch)
+
+
+def _lease_duration() -> timedelta:
+    return timedelta(seconds=setting("LANE_LEASE_SECONDS"))
+
+
+class Lease:
+    """One worker's hold on a lane, taken and renewed by conditional UPDATEs. The owner
+    names the host and process, so an operator can tell who holds a lane."""
+
+    def __init__(self, lane: BranchLane):
+        self.lane = lane
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.lost = threading.Event()
+
+    def take(self) -> bool:
+        now = timezone.now()
+        free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=self.owner)
+        self.lost.clear()
+        return bool(
+            BranchLane.objects.filter(pk=self.lane.pk)
+            .filter(free)
+            .update(lease_owner=self.owner, lease_until=now + _lease_duration())
+        )
+
+    def hold(self) -> bool:
+        """Renew the lease if it is still ours. Inside a transaction the renewed row stays
+        locked until it commits, so nobody takes the lane over in between."""
+        if not self.lost.is_set():
+            renewed = BranchLane.objects.filter(pk=self.lane.pk, lease_owner=self.owner).update(
+                lease_until=timezone.now() + _lease_duration()
+            )
+            if not renewed:
+                self.lost.set()
+        return not self.lost.is_set()
+
+    def release(self) -> None:
+        BranchLane.objects.filter(pk=self.lane.pk, lease_owner=self.owner).update(lease_owner="", lease_until=None)
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Renew the lease every quarter of its duration from a thread of our own while
+        the body runs. Not inside a transaction (tests): another connection would not
+        see the lane, and the lease is renewed at every step anyway."""
+        if connection.in_atomic_block:
+            yield
+            return
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(stop,), name=f"lease {self.lane}", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beat.join()
+
+    def _beat(self, stop: threading.Event) -> None:
+        try:
+            while not stop.wait(setting("LANE_LEASE_SECONDS") / 4):
+                if not self.hold():
+                    log.warning("lease of %s lost", self.lane)
+                    return
+        except DatabaseError:
+            log.exception("could not renew the lease of %s", self.lane)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+
+def lock_for_queueing(repository_id: int, branch: str) -> None:
+    """Call inside the transaction that creates a promotion, before its row: until that
+    transaction ends, no other promotion of the branch gets an id. PostgreSQL takes a
+    transaction-level advisory lock; SQLite already runs one writing transaction at a time."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(*queueing_lock(repository_id, branch))
+
+
+def queueing_lock(repository_id: int, branch: str) -> tuple[str, list[int]]:
+    """The statement lock_for_queueing runs (PostgreSQL), for a caller that sends it in
+    one message with the INSERTs that follow, so the lock is never held across a round
+    trip to the client (promotions.services.rows)."""
+    digest = hashlib.blake2b(f"patchgate lane {repository_id}:{branch}".encode(), digest_size=8).digest()
+    return "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+
+
+def drain_lane(repository_id: int, branch: str) -> None:
+    """Apply every ready promotion of one branch in id order. Safe to call any number
+    of times from any worker: whoever does not get the lease leaves at once."""
+    lane = _lane(repository_id, branch)
+    lease = Lease(lane)
+    while lease.take():
+        try:
+            with lease.heartbeat():
+                _drain_while_leased(lane, lease)
+        except LeaseLost:
+            log.warning("lease of %s lost; another worker carries on", lane)
+            return
+        finally:
+            lease.release()
+        # Work queued while we held the lease found it taken and left it to us.
+        if not _due(repository_id, branch):
+            break
+
+
+WAITING = [Status.QUEUED, Status.RETRYING, Status.APPLYING]
+
+
+def _lane_promotions(repository_id: int, branch: str):
+    return Promotion.objects.filter(repository_id=repository_id, branch=branch)
+
+
+def _due(repository_id: int, branch: str) -> bool:
+    """Whether the lane's first waiting promotion can be tried now (one waiting for a
+    retry holds back those after it)."""
+    first = (
+        _lane_promotions(repository_id, branch).filter(status__in=WAITING).order_by("id").only("status", "not_before")
+    )
+    head = first.first()
+    if head is None:
+        return False
+    return not (head.status == Status.RETRYING and head.not_before is not None and head.not_before > timezone.now())
+
+
+def _drain_while_leased(lane: BranchLane, lease: Lease) -> None:
+    repository = Repository.objects.get(pk=lane.repository_id)
+    while True:
+        if not lease.hold():
+            raise LeaseLost()
+        train = _next_train(repository.pk, lane.branch)
+        if not train:
+            return
+        apply_train(repository, lane.branch, train, hold=lease.hold)
+
+
+def _next_train(repository_id: int, branch: str) -> list[Promotion]:
+    """The first waiting promotions in id order, up to the first that is not due (a
+    promotion waiting for a retry holds back those after it) and with a pull-request
+    promotion alone."""
+    waiting = (
+        _lane_promotions(repository_id, branch)
+        .filter(status__in=WAITING)
+        .select_related("pod", "repository")
+        .order_by("id")[: setting("TRAIN_MAX")]
+    )
+    train: list[Promotion] = []
+    now = timezone.now()
+    for promotion in waiting:
+        if promotion.status == Status.RETRYING and promotion.not_before and promotion.not_before > now:
+            break
+        if promotion.mode == Promotion.Mode.PULL_REQUEST and train:
+            break
+        train.append(promotion)
+        if promotion.mode == Promotion.Mode.PULL_REQUEST:
+            break
+    return _within_bytes(train)
+
+
+def _within_bytes(train: list[Promotion]) -> list[Promotion]:
+    """The train cut where its content passes TRAIN_MAX_BYTES (decoded, as stored): a
+    worker holds one train's files at a time, so its memory stays bounded whatever
+    arrives. The first promotion rides alone if it is larger."""
+    if len(train) < 2:
+        return train
+    sizes = dict(
+        FileChange.objects.filter(promotion__in=train)
+        .order_by()
+        .values("promotion")
+        .annotate(size=Sum(Length("content")))
+        .values_list("promotion", "size")
+    )
+    kept: list[Promotion] = []
+    total = 0
+    for promotion in train:
+        total += sizes.get(promotion.pk) or 0
+        if kept and total > setting("TRAIN_MAX_BYTES"):
+            break
+        kept.append(promotion)
+    return kept
+
+
+def lanes_to_wake() -> list[tuple[int, str]]:
+    """Lanes with work due and no live holder: a retry whose time has come, work left
+    by a worker that died (its lease ran out), a queued promotion whose task was lost.
+    Each is claimed with a conditional UPDATE, so that many clocks wake it once per
+    lease period."""
+    now = timezone.now()
+    ready = (
+        Promotion.objects.filter(
+            Q(status=Status.QUEUED, updated_at__lte=now - QUEUED_GRACE)
+            | Q(status=Status.APPLYING)
+            | Q(status=Status.RETRYING, not_before__lte=now)
+        )
+        .values_list("repository_id", "branch")
+        .distinct()
+    )
+    idle = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    unclaimed = Q(woken_at__isnull=True) | Q(woken_at__lt=now - _lease_duration())
+    woken = []
+    for repository_id, branch in sorted(set(ready)):
+        if not _due(repository_id, branch):
+            continue
+        lane = _lane(repository_id, branch)
+        if BranchLane.objects.filter(idle, unclaimed, pk=lane.pk).update(woken_at=now):
+            woken.append((repository_id, branch))
+    return woken
+
+
+def run_clock(stop: threading.Event, wake) -> None:
+    """Every LANE_CLOCK_SECONDS until `stop`, call `wake(repository_id, branch)` for each
+    lane to wake. A database error is logged and the clock goes on."""
+    while not stop.wait(setting("LANE_CLOCK_SECONDS")):
+        close_old_connections()
+        try:
+            for repository_id, branch in lanes_to_wake():
+                wake(repository_id, branch)
+        except DatabaseError:
+            log.exception("the lane clock could not read the lanes")

@@ -1,0 +1,90 @@
+"""Waiting for a promotion to settle (final, or waiting for a lead's approval) while
+a pod's request holds its web thread (`"wait": N`).
+
+- Woken when it settles, not on a timer: on PostgreSQL the transition that settles
+  it sends a NOTIFY (delivered when its transaction commits) and the waiting request
+  LISTENs on its own database connection; other databases re-read the status every
+  POLL_SECONDS.
+- Bounded per web process: at most MAX_WAITING_REQUESTS waiting requests, and
+  MAX_WAITING_PER_POD of one pod; beyond them a request does not wait at all and
+  answers 202 with its status_url at once. A pod's burst of waits can then never
+  take the threads other pods, /healthz and the admin need.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from .conf import setting
+from .models import Promotion
+
+POLL_SECONDS = 0.05
+# A pod waiting on a promotion stops waiting in these: nothing more happens without a lead.
+SETTLED_STATUSES = Promotion.FINAL_STATUSES | {Promotion.Status.AWAITING_APPROVAL}
+
+_lock = threading.Lock()
+_waiting: Counter[int] = Counter()  # pod id -> its requests waiting in this process
+
+
+def channel(promotion_id: int) -> str:
+    return f"patchgate_promotion_{int(promotion_id)}"
+
+
+def announce(promotion_id: int) -> None:
+    """Wake whoever waits for this promotion; call it in the transaction that settles
+    it (PostgreSQL delivers the notification when that transaction commits)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [channel(promotion_id)])
+
+
+@contextmanager
+def wait_slot(pod_id: int) -> Iterator[bool]:
+    """Yields whether this request may wait (a slot was free); the slot is given back
+    on exit."""
+    with _lock:
+        taken = sum(_waiting.values()) < setting("MAX_WAITING_REQUESTS") and _waiting[pod_id] < setting(
+            "MAX_WAITING_PER_POD"
+        )
+        if taken:
+            _waiting[pod_id] += 1
+    try:
+        yield taken
+    finally:
+        if taken:
+            with _lock:
+                _waiting[pod_id] -= 1
+                if not _waiting[pod_id]:
+                    del _waiting[pod_id]
+
+
+def wait_until(promotion_id: int, settled: Callable[[], bool], seconds: float) -> None:
+    """Return once `settled()` is true or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        # Notifications reach a connection only between transactions.
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        return
+    name = connection.ops.quote_name(channel(promotion_id))
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {name}")
+    try:
+        # Listening before the first read: a settling in between is not missed.
+        while not settled():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            # Any notification (a late one of an earlier wait on this connection
+            # included) leads to a read of the status, which decides.
+            for _notification in connection.connection.notifies(timeout=remaining, stop_after=1):
+                break
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"UNLISTEN {name}")

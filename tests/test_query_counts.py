@@ -1,0 +1,83 @@
+"""Pinned query counts of the pages and API answers that list things: they must not
+grow with the number of promotions, files or pods shown (no query per row)."""
+
+import pytest
+from django.test import Client
+
+from promotions import throttling
+from promotions.models import Promotion
+from tests.factories import FileChangeFactory, PodFactory, PromotionFactory
+from tests.helpers import client_for
+
+pytestmark = pytest.mark.django_db
+Status = Promotion.Status
+
+
+@pytest.fixture(autouse=True)
+def throttle_outside_the_database(monkeypatch):
+    """The same counts on every backend: the throttle counts in Redis when there is one,
+    else in the database (one query); here in memory."""
+    counts: dict[tuple[str, int], int] = {}
+
+    def in_memory(key, slot, period, *, undo):
+        counts[key, slot] = counts.get((key, slot), 0) + (-1 if undo else 1)
+        return counts[key, slot], counts.get((key, slot - 1), 0)
+
+    monkeypatch.setattr(throttling, "_store", lambda: in_memory)
+
+
+@pytest.fixture
+def busy_pod(repository):
+    """A pod with several promotions of several files each, in several statuses."""
+    pod = PodFactory(name="busy", repositories=[repository])
+    for number, status in enumerate([Status.COMMITTED, Status.CONFLICT, Status.QUEUED, Status.FAILED] * 3):
+        promotion = PromotionFactory(pod=pod, repository=repository, status=status)
+        for index in range(number % 4 + 1):
+            FileChangeFactory(promotion=promotion, path=f"outputs/{number}/{index}.md")
+    return pod
+
+
+@pytest.fixture
+def lead_client(lead):
+    client = Client()
+    client.force_login(lead)
+    return client
+
+
+def test_the_promotion_list_costs_the_same_few_queries_whatever_it_holds(busy_pod, django_assert_num_queries):
+    api = client_for(busy_pod)
+    api.get("/api/v1/promotions?limit=1")  # the key's last use is noted at most once a minute
+    # the key, the count, the page
+    with django_assert_num_queries(3):
+        response = api.get("/api/v1/promotions?limit=50")
+    assert response.status_code == 200 and response.json()["count"] == 12
+
+
+def test_a_promotion_document_costs_the_same_few_queries_whatever_its_files(busy_pod, django_assert_num_queries):
+    api = client_for(busy_pod)
+    promotion = busy_pod.promotions.order_by("-id").first()
+    assert promotion.files.count() == 4
+    api.get(f"/api/v1/promotions/{promotion.pk}")  # the key's last use is noted at most once a minute
+    # the key, the promotion, its files
+    with django_assert_num_queries(3):
+        response = api.get(f"/api/v1/promotions/{promotion.pk}")
+    assert response.status_code == 200 and len(response.json()["results"]) == 4
+
+
+def test_the_admin_promotion_list_costs_no_query_per_row(busy_pod, lead_client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        response = lead_client.get("/admin/promotions/promotion/")
+    assert response.status_code == 200 and response.context["cl"].result_count == 12
+
+
+@pytest.mark.parametrize("url", ["/api/v1/reports/pods", "/api/v1/reports/repositories", "/api/v1/reports/days"])
+def test_the_reports_cost_a_fixed_number_of_queries(activity, lead_client, url, django_assert_max_num_queries):
+    with django_assert_max_num_queries(8):
+        response = lead_client.get(url)
+    assert response.status_code == 200 and response.json()["results"]
+
+
+def test_the_pod_activity_page_costs_a_fixed_number_of_queries(activity, lead_client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        response = lead_client.get("/admin/reports/pods/")
+    assert response.status_code == 200 and len(response.context["rows"]) == 2
