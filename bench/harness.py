@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -255,3 +256,16 @@ def machine() -> str:
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def run_together(actions) -> float:
+    """Start every action at once; seconds until the last is done."""
+    gate = threading.Barrier(len(actions) + 1)
+    threads = [threading.Thread(target=lambda a=action: (gate.wait(), a())) for action in actions]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started

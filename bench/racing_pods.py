@@ -23,14 +23,14 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from github import GithubException
 
 from bench.github_calls import ceilings, push_files
-from bench.harness import django_against
+from bench.harness import django_against, run_together
 from bench.per_file import TOKEN, client, commits_on, promote_per_file
 from github_emulator import GitHubEmulator
 
@@ -62,24 +62,6 @@ def batch(pod: int, promotion: int, files: int) -> list[tuple[str, str]]:
     return [
         (f"pods/p{pod:02}/run{promotion}/file{i}.md", f"pod {pod} run {promotion} file {i}\n") for i in range(files)
     ]
-
-
-def run_pods(count: int, work) -> float:
-    """Start `count` pods at once; seconds until the last one is done."""
-    gate = threading.Barrier(count + 1)
-
-    def pod(index):
-        gate.wait()
-        work(index)
-
-    threads = [threading.Thread(target=pod, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    gate.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
 
 
 def counted(emulator, elapsed: float, committed: int, commits: int) -> dict:
@@ -115,7 +97,7 @@ def patchgate_round(emulator, pods: int, promotions: int, files: int, commit_pat
 
     emulator.reset_stats()
     started = time.perf_counter()
-    run_pods(pods, work)
+    run_together([partial(work, index) for index in range(pods)])
     deadline = time.monotonic() + 600
     final = [
         promotion_wait(promotion=Promotion.objects.get(pk=pk), seconds=deadline - time.monotonic())
@@ -137,7 +119,7 @@ def per_file_round(emulator, pods: int, promotions: int, files: int) -> dict:
             promote_per_file(repo, batch(index, number, files), f"pod {index} run {number}")
 
     emulator.reset_stats()
-    elapsed = run_pods(pods, work)
+    elapsed = run_together([partial(work, index) for index in range(pods)])
     return counted(emulator, elapsed, pods * promotions, commits_on(emulator.url, full_name))
 
 
@@ -158,7 +140,7 @@ def push_files_round(emulator, pods: int, promotions: int, files: int) -> dict:
                 pass
 
     emulator.reset_stats()
-    elapsed = run_pods(pods, work)
+    elapsed = run_together([partial(work, index) for index in range(pods)])
     return counted(emulator, elapsed, len(landed), commits_on(emulator.url, full_name))
 
 

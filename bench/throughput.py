@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -232,19 +231,6 @@ def commit_phase(args, base: str, env: dict[str, str], key: str, minimum_reposit
     return {"patchgate": statistics.median(ours), "minimum": host + trip, "host": host, "round_trip": trip}
 
 
-def run_together(actions) -> float:
-    """Start every action at once; seconds until the last is done."""
-    gate = threading.Barrier(len(actions) + 1)
-    threads = [threading.Thread(target=lambda a=action: (gate.wait(), a())) for action in actions]
-    for thread in threads:
-        thread.start()
-    gate.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
-
-
 def fleet_files(pod: int, round_: int) -> list[tuple[str, str]]:
     return [(f"pods/{pod}/round-{round_}/file-{i}.md", f"pod {pod} round {round_} file {i}\n") for i in range(3)]
 
@@ -279,7 +265,7 @@ def fleet_phase(args, base: str, env: dict[str, str], keys: list[str], emulator_
         return run
 
     def patchgate_round(round_: int, files=None) -> float:
-        return run_together(
+        return harness.run_together(
             [
                 pod_through_patchgate(
                     i, files or [{"path": p, "content": c} for p, c in fleet_files(i, round_)], round_
@@ -298,7 +284,7 @@ def fleet_phase(args, base: str, env: dict[str, str], keys: list[str], emulator_
         patchgate_round(-1, files=[{"path": "warm-up.md", "operation": "delete"}])  # reads only: no_changes
         for round_ in range(args.rounds):
             ours.append(patchgate_round(round_))
-            theirs.append(run_together([pod_pushing(i, round_) for i in range(FLEET)]))
+            theirs.append(harness.run_together([pod_pushing(i, round_) for i in range(FLEET)]))
     return {"patchgate": statistics.median(ours), "push_files": statistics.median(theirs), "rounds": [ours, theirs]}
 
 
