@@ -258,7 +258,7 @@ PATCHGATE = {
     "LANE_THREADS": env.int("LANE_THREADS", default=8),
     # Requests of one web process waiting for an outcome ("wait"), in all and per pod; beyond
     # them a request answers 202 at once, so waits never take the threads other requests need.
-    "MAX_WAITING_REQUESTS": env.int("MAX_WAITING_REQUESTS", default=4),
+    "MAX_WAITING_REQUESTS": env.int("MAX_WAITING_REQUESTS", default=6),
     "MAX_WAITING_PER_POD": env.int("MAX_WAITING_PER_POD", default=2),
     # Per pod, unless the pod has its own throttle_rate; over it: 429 with Retry-After.
     "THROTTLE_RATE": env.str("THROTTLE_RATE", default="120/min"),

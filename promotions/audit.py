@@ -7,12 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from .errors import StateConflict
 from .models import AuditEntry, Event, Pod, Promotion
-from .settling import SETTLED_STATUSES, announce
+from .settling import SETTLED_STATUSES, notification
+from .statements import update_adding
 
 Status = Promotion.Status
 
@@ -100,15 +101,19 @@ def transition(promotion: Promotion, to_status: str, actor: Actor, detail: str =
     now = timezone.now()
     if to_status in Promotion.FINAL_STATUSES:
         fields.setdefault("finished_at", now)
-    with transaction.atomic():
-        moved = Promotion.objects.filter(pk=promotion.pk, status=from_status).update(
-            status=to_status, updated_at=now, **fields
-        )
-        if not moved:
+    still = Promotion.objects.filter(pk=promotion.pk, status=from_status)
+    values = {"status": to_status, "updated_at": now, **fields}
+    event = event_row(promotion, actor, from_status, to_status, detail)
+    if connection.vendor == "postgresql":
+        # The engine moves every promotion at least twice: one round trip each.
+        then = notification(promotion.pk) if to_status in SETTLED_STATUSES else None
+        if not update_adding(still, values, event, link="promotion", then=then):
             return False
-        record_event(promotion, actor, from_status, to_status, detail)
-        if to_status in SETTLED_STATUSES:
-            announce(promotion.pk)
+    else:
+        with transaction.atomic():
+            if not still.update(**values):
+                return False
+            event.save()
     promotion.status = to_status
     promotion.updated_at = now
     for name, value in fields.items():

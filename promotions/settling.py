@@ -36,12 +36,10 @@ def channel(promotion_id: int) -> str:
     return f"patchgate_promotion_{int(promotion_id)}"
 
 
-def announce(promotion_id: int) -> None:
-    """Wake whoever waits for this promotion; call it in the transaction that settles
-    it (PostgreSQL delivers the notification when that transaction commits)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [channel(promotion_id)])
+def notification(promotion_id: int) -> tuple[str, list[str]]:
+    """The SQL expression (PostgreSQL) that wakes whoever waits for this promotion, for
+    the statement that settles it: delivered when that statement's transaction commits."""
+    return "pg_notify(%s, '')", [channel(promotion_id)]
 
 
 @contextmanager

@@ -60,7 +60,7 @@ def drain_lane(repository_id: int, branch: str) -> None:
     if Conf.SYNC:  # a task run inline (tests): this lane only, on the caller's thread
         lanes.drain_lane(repository_id, branch)
     else:
-        threads.drain_lanes((repository_id, branch))
+        threads.start_drain((repository_id, branch))
 
 
 def sweep_lanes() -> int:

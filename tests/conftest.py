@@ -9,6 +9,7 @@ from promotions.models import FileChange, Promotion
 from promotions.scm.github import budget
 from promotions.scm.github.paths import forget_rules
 from promotions.scm.github.refs import forget_repository_id
+from promotions.services.branches import forget_branches
 from tests.factories import PodFactory, RepositoryFactory
 from tests.helpers import GITHUB_TOKEN, LEAD_PASSWORD, LEAD_USERNAME, TARGETS, client_for, day, promoted, target_on
 
@@ -16,13 +17,15 @@ pytest_plugins: list[str] = ["tests.plugins.browser", "tests.plugins.cluster", "
 
 
 @pytest.fixture(autouse=True)
-def no_write_budget_spent():
+def nothing_shared_left_over():
     """With Redis configured, GitHub write budgets live there and outlive a test (as
-    they must outlive a process): every test starts with none spent."""
+    they must outlive a process): every test starts with none spent, and with no
+    branch seen (the repositories are made again)."""
     client = shared_redis()
     if client is not None:
         for key in client.scan_iter(f"{budget.REDIS_PREFIX}*"):
             client.delete(key)
+    forget_branches()
 
 
 @pytest.fixture(autouse=True)

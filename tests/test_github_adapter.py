@@ -23,7 +23,8 @@ from tests.helpers import GITHUB_TOKEN, Target, apply, client_for, file, new_app
 
 pytestmark = pytest.mark.django_db
 Status = Promotion.Status
-MAX_CALLS_PER_BATCH = 5
+# The branch and its touched paths (one GraphQL read), a tree, a commit, the ref update.
+MAX_CALLS_PER_BATCH = 4
 # Once per repository and process: the node id the ref update (GraphQL's updateRefs) takes.
 REPOSITORY_ID_READS = 1
 UPDATE_REFS = {"kind": "drop_after_write", "method": "POST", "path": "/graphql$", "query": "updateRefs"}
@@ -96,8 +97,7 @@ def test_a_train_costs_one_tree_and_one_commit_per_promotion(github, widgets, wr
     assert [p.status for p in landed] == [Status.COMMITTED] * 5
     R = "/repos/{owner}/{repo}"
     assert github.stats()["by_route"] == {
-        f"GET {R}/branches/{{branch}}": 1,
-        # Every touched path read at once; the repository's node id (once per process);
+        # The branch with every touched path, read at once; the repository's node id (once per process);
         # the ref moved by updateRefs, one write as the REST PATCH it replaces.
         "POST /graphql": 3,
         f"POST {R}/git/blobs": 5,
@@ -230,7 +230,7 @@ def test_server_errors_are_retried_a_bounded_number_of_times(github, widgets, wr
 def test_a_hanging_github_times_out_and_is_retried(github, widgets, writer, settings):
     settings.GITHUB_TIMEOUT_SECONDS = 1
     promotion = submit(writer, widgets, [file("a.txt", "a\n")])
-    github.inject({"kind": "hang", "seconds": 5, "method": "GET", "path": "/branches/main$"})
+    github.inject({"kind": "hang", "seconds": 5, "method": "POST", "path": "/graphql$", "query": "expression"})
     started = time.monotonic()
     promotion = apply(promotion)
     assert time.monotonic() - started < 4

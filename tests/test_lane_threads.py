@@ -3,7 +3,9 @@ waits), and a train stops at a size in bytes as well as in promotions, so a work
 memory stays bounded whatever arrives."""
 
 import gc
+import threading
 import time
+from concurrent.futures import wait
 
 import pytest
 
@@ -22,6 +24,7 @@ def lane_threads_stopped_after():
     yield
     threads._pool(setting("LANE_THREADS")).shutdown(wait=True)
     threads._pool.cache_clear()
+    threads._free_threads.cache_clear()
     gc.collect()  # the threads' connections close with them
 
 
@@ -40,20 +43,25 @@ def test_a_promotion_larger_than_the_byte_limit_rides_alone(settings, pod, repos
     assert lanes._next_train(repository.pk, "main") == [large]
 
 
-def test_idle_lanes_with_work_skip_held_lanes_and_the_excluded(pod, repository):
-    for branch in ("main", "one", "two"):
-        submit(pod, repository, [file(f"outputs/{branch}.md", "x")], branch=branch, base_branch="main")
-    lane = lanes._lane(repository.pk, "one")
-    assert lanes.Lease(lane).take()
-    found = threads.idle_lanes_with_work(10, exclude={(repository.pk, "two")})
-    assert found == [(repository.pk, "main")]
+def test_a_lease_is_one_update_once_the_lane_exists(django_assert_num_queries, pod, repository):
+    submit(pod, repository, [file("outputs/a.md", "x")])
+    first = lanes.Lease(repository.pk, "main")
+    assert first.take()  # the lane's row is made here
+    first.release()
+    with django_assert_num_queries(1):
+        assert first.take()
+    other = lanes.Lease(repository.pk, "main")
+    assert not other.take(), "a held lane is not taken"
+    first.release()
+    assert other.take()
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("lane_threads_stopped_after")
-def test_one_task_applies_other_branches_at_the_same_time(request, pod, github):
+def test_lane_tasks_return_at_once_and_their_branches_are_applied_at_the_same_time(request, pod, github):
     """Four branches on GitHub with a 150 ms round trip: one after the other they take
-    four times a lane's time; drained from one task on threads, about one."""
+    four times a lane's time; each lane's task hands it to a thread of the process and
+    returns, so the four are applied in about the time of one."""
     target = target_on(request, "github", "acme/fleet")
     pod.repositories.add(target.repository)
     branches = [f"lane-{n}" for n in range(4)]
@@ -66,10 +74,32 @@ def test_one_task_applies_other_branches_at_the_same_time(request, pod, github):
     one_lane = time.monotonic() - started
     promotions = [submit(pod, target.repository, [file(f"{b}.md", f"{b}\n")], branch=b) for b in branches]
     started = time.monotonic()
-    threads.drain_lanes((target.repository.pk, branches[0]))
+    drains = [threads.start_drain((target.repository.pk, branch)) for branch in branches]
+    handed_over = time.monotonic() - started
+    wait(drains)
     together = time.monotonic() - started
     github.set_latency(0)
     alone.refresh_from_db()
     assert alone.status == Status.COMMITTED
     assert [Promotion.objects.get(pk=p.pk).status for p in promotions] == [Status.COMMITTED] * 4
+    assert handed_over < one_lane / 2, f"the tasks took {handed_over:.2f} s to hand over four lanes"
     assert together < 2 * one_lane, f"four lanes in {together:.2f} s, one in {one_lane:.2f} s"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("lane_threads_stopped_after")
+def test_a_task_waits_for_a_free_thread_when_all_are_busy(settings, pod, repository):
+    settings.PATCHGATE = {**settings.PATCHGATE, "LANE_THREADS": 1}
+    release = threading.Event()
+    busy = threads._pool(1).submit(release.wait)  # the one thread, taken
+    threads._free_threads(1).acquire()
+    handed = threading.Event()
+    submit(pod, repository, [file("outputs/a.md", "x")])
+    waiting = threading.Thread(target=lambda: (threads.start_drain((repository.pk, "main")), handed.set()))
+    waiting.start()
+    assert not handed.wait(0.3), "a task hands its lane over only when a thread is free"
+    release.set()
+    busy.result()
+    threads._free_threads(1).release()
+    assert handed.wait(5)
+    waiting.join()

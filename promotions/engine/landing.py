@@ -12,10 +12,10 @@ never failed before its `Promotion-Id` trailer has been looked for."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ..audit import transition
@@ -23,6 +23,7 @@ from ..conf import setting
 from ..models import FileChange, Promotion, Repository
 from ..scm import adapter_for
 from ..scm.port import NewCommit, ScmAuthError, ScmError, ScmNotFound, ScmPort, ScmRateLimited, WriteBudgetSpent
+from ..statements import rows_update_sql, update_sql
 from .branches import create_branch_at, starting_point
 from .messages import TRAILER_LOOKBACK, author_of, commit_message, promotion_ids_in
 from .outcomes import WORKER, backoff, charge, fail, finish, retry_at, take_up, wait_behind, wait_for_budget
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 Status = Promotion.Status
 
 
+# What a file's outcome sets on its row.
+OUTCOME_FIELDS = ["status", "old_sha", "new_sha", "message"]
+
+
 class LeaseLost(Exception):
     """Another worker took the lane: stop at once, it carries on."""
 
@@ -42,16 +47,22 @@ class Unfit(Exception):
     """This promotion, and only it, cannot be made into a commit."""
 
 
-def apply_train(
-    repository: Repository, branch: str, train: list[Promotion], hold: Callable[[], bool] = lambda: True
-) -> None:
+class Holder(Protocol):
+    """The lane's lease (engine.lanes.Lease), as landing uses it."""
+
+    def hold(self) -> bool: ...
+
+    def hold_while(self, updates: list[tuple[str, list]]) -> bool: ...
+
+
+def apply_train(repository: Repository, branch: str, train: list[Promotion], lease: Holder) -> None:
     """Land `train` (promotions of one branch, in order) as a chain of commits moved
-    onto the branch with one compare-and-swap. `hold()` renews the lane's lease and
-    says whether it is still ours; it is called inside the transaction that records
-    the outcomes, just before the ref moves. Raises LeaseLost, and database errors
-    (the lane is taken up again, costing no promotion anything)."""
+    onto the branch with one compare-and-swap. The lane's `lease` is renewed, and must
+    still be ours, where the outcomes are recorded, just before the ref moves. Raises
+    LeaseLost, and database errors (the lane is taken up again, costing no promotion
+    anything)."""
     take_up(train)
-    landing = _Landing(repository, branch, hold)
+    landing = _Landing(repository, branch, lease)
     try:
         landing.scm = adapter_for(repository)
         pending = landing.settle_earlier(train)
@@ -68,8 +79,8 @@ def _unexpected(error: Exception) -> str:
 
 
 class _Landing:
-    def __init__(self, repository: Repository, branch: str, hold: Callable[[], bool]):
-        self.repository, self.branch, self.hold = repository, branch, hold
+    def __init__(self, repository: Repository, branch: str, lease: Holder):
+        self.repository, self.branch, self.lease = repository, branch, lease
         self.scm: ScmPort | None = None
 
     # --- before landing ----------------------------------------------------------
@@ -216,12 +227,20 @@ class _Landing:
             for plan in plans
             for pk, o in plan.outcomes.items()
         ]
-        with transaction.atomic():
-            if not self.hold():
+        sent_ids = [plan.promotion.pk for plan in sent]
+        if connection.vendor == "postgresql":  # one statement where a transaction takes five round trips
+            updates = [rows_update_sql(changes, OUTCOME_FIELDS)] if changes else []
+            if sent_ids:
+                updates.append(update_sql(Promotion.objects.filter(pk__in=sent_ids), {"ref_update_sent": True}))
+            if not self.lease.hold_while(updates):
                 raise LeaseLost()
-            FileChange.objects.bulk_update(changes, ["status", "old_sha", "new_sha", "message"], batch_size=500)
-            if sent:
-                Promotion.objects.filter(pk__in=[plan.promotion.pk for plan in sent]).update(ref_update_sent=True)
+        else:
+            with transaction.atomic():
+                if not self.lease.hold():
+                    raise LeaseLost()
+                FileChange.objects.bulk_update(changes, OUTCOME_FIELDS, batch_size=500)
+                if sent_ids:
+                    Promotion.objects.filter(pk__in=sent_ids).update(ref_update_sent=True)
         for plan in sent:
             plan.promotion.ref_update_sent = True
 

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from ..conf import setting
-from ..models import BranchLane, FileChange, Promotion, Repository
+from ..models import BranchLane, FileChange, Promotion
+from ..statements import update_sql, updates_if
 from .landing import LeaseLost, apply_train
 
 log = logging.getLogger(__name__)
@@ -50,65 +52,113 @@ def _lease_duration() -> timedelta:
 
 
 class Lease:
-    """One worker's hold on a lane, taken and renewed by conditional UPDATEs. The owner
-    names the host and process, so an operator can tell who holds a lane."""
+    """One worker's hold on a lane, taken and renewed by conditional UPDATEs of the lane's
+    row, found by its unique (repository, branch). The owner names the host and process,
+    so an operator can tell who holds a lane."""
 
-    def __init__(self, lane: BranchLane):
-        self.lane = lane
+    def __init__(self, repository_id: int, branch: str):
+        self.repository_id, self.branch = repository_id, branch
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.lost = threading.Event()
 
+    def __str__(self) -> str:
+        return f"lane {self.repository_id}:{self.branch}"
+
+    def _row(self):
+        return BranchLane.objects.filter(repository_id=self.repository_id, branch=self.branch)
+
     def take(self) -> bool:
+        """One UPDATE once the lane's row exists (made at its first drain)."""
+        self.lost.clear()
+        if self._take():
+            return True
+        _lane(self.repository_id, self.branch)
+        return self._take()
+
+    def _take(self) -> bool:
         now = timezone.now()
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=self.owner)
-        self.lost.clear()
-        return bool(
-            BranchLane.objects.filter(pk=self.lane.pk)
-            .filter(free)
-            .update(lease_owner=self.owner, lease_until=now + _lease_duration())
-        )
+        return bool(self._row().filter(free).update(lease_owner=self.owner, lease_until=now + _lease_duration()))
 
     def hold(self) -> bool:
         """Renew the lease if it is still ours. Inside a transaction the renewed row stays
         locked until it commits, so nobody takes the lane over in between."""
         if not self.lost.is_set():
-            renewed = BranchLane.objects.filter(pk=self.lane.pk, lease_owner=self.owner).update(
-                lease_until=timezone.now() + _lease_duration()
-            )
-            if not renewed:
+            if not self._row().filter(lease_owner=self.owner).update(**self._renewed()):
                 self.lost.set()
         return not self.lost.is_set()
 
+    def hold_while(self, updates: list[tuple[str, list]]) -> bool:
+        """PostgreSQL: renew the lease and, only if it is still ours, run `updates`
+        (statements.updates_if), in one statement. False (and lost) when it is not."""
+        if not self.lost.is_set():
+            renewal = update_sql(self._row().filter(lease_owner=self.owner), self._renewed())
+            if not updates_if(renewal, updates):
+                self.lost.set()
+        return not self.lost.is_set()
+
+    @staticmethod
+    def _renewed() -> dict:
+        return {"lease_until": timezone.now() + _lease_duration()}
+
     def release(self) -> None:
-        BranchLane.objects.filter(pk=self.lane.pk, lease_owner=self.owner).update(lease_owner="", lease_until=None)
+        self._row().filter(lease_owner=self.owner).update(lease_owner="", lease_until=None)
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        """Renew the lease every quarter of its duration from a thread of our own while
-        the body runs. Not inside a transaction (tests): another connection would not
-        see the lane, and the lease is renewed at every step anyway."""
+        """Renewed from the process's heartbeat thread while the body runs. Not inside a
+        transaction (tests): another connection would not see the lane, and the lease
+        is renewed at every step anyway."""
         if connection.in_atomic_block:
             yield
             return
-        stop = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(stop,), name=f"lease {self.lane}", daemon=True)
-        beat.start()
+        _HEARTBEAT.add(self)
         try:
             yield
         finally:
-            stop.set()
-            beat.join()
+            _HEARTBEAT.discard(self)
 
-    def _beat(self, stop: threading.Event) -> None:
-        try:
-            while not stop.wait(setting("LANE_LEASE_SECONDS") / 4):
-                if not self.hold():
-                    log.warning("lease of %s lost", self.lane)
+
+class _Heartbeat:
+    """One thread per process renews every lease its lanes hold, every quarter of the
+    lease's duration (a thread per lane would cost each drain a thread's start)."""
+
+    def __init__(self) -> None:
+        self.leases: set[Lease] = set()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def add(self, lease: Lease) -> None:
+        with self.lock:
+            self.leases.add(lease)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._beat, name="patchgate lease heartbeat", daemon=True)
+                self.thread.start()
+
+    def discard(self, lease: Lease) -> None:
+        with self.lock:
+            self.leases.discard(lease)
+
+    def _beat(self) -> None:
+        """Until no lease is held: the thread then ends (the next lease starts another)."""
+        while True:
+            time.sleep(setting("LANE_LEASE_SECONDS") / 4)
+            with self.lock:
+                leases = list(self.leases)
+                if not leases:
+                    self.thread = None
                     return
-        except DatabaseError:
-            log.exception("could not renew the lease of %s", self.lane)
-        finally:
-            connections.close_all()  # this thread's own connections
+            try:
+                for lease in leases:
+                    if not lease.hold() and lease in self.leases:
+                        log.warning("lease of %s lost", lease)
+            except DatabaseError:
+                log.exception("could not renew the leases of this process")
+            finally:
+                connections.close_all()  # this thread's own: a beat every few seconds needs no kept connection
+
+
+_HEARTBEAT = _Heartbeat()
 
 
 def lock_for_queueing(repository_id: int, branch: str) -> None:
@@ -132,14 +182,13 @@ def queueing_lock(repository_id: int, branch: str) -> tuple[str, list[int]]:
 def drain_lane(repository_id: int, branch: str) -> None:
     """Apply every ready promotion of one branch in id order. Safe to call any number
     of times from any worker: whoever does not get the lease leaves at once."""
-    lane = _lane(repository_id, branch)
-    lease = Lease(lane)
+    lease = Lease(repository_id, branch)
     while lease.take():
         try:
             with lease.heartbeat():
-                _drain_while_leased(lane, lease)
+                _drain_while_leased(lease)
         except LeaseLost:
-            log.warning("lease of %s lost; another worker carries on", lane)
+            log.warning("lease of %s lost; another worker carries on", lease)
             return
         finally:
             lease.release()
@@ -167,15 +216,19 @@ def _due(repository_id: int, branch: str) -> bool:
     return not (head.status == Status.RETRYING and head.not_before is not None and head.not_before > timezone.now())
 
 
-def _drain_while_leased(lane: BranchLane, lease: Lease) -> None:
-    repository = Repository.objects.get(pk=lane.repository_id)
+def _drain_while_leased(lease: Lease) -> None:
+    """Train after train until none is ready. The lease was just taken for the first;
+    it is renewed before each next one (and inside the transaction that records a
+    train's outcomes)."""
+    renew = False
     while True:
-        if not lease.hold():
-            raise LeaseLost()
-        train = _next_train(repository.pk, lane.branch)
+        train = _next_train(lease.repository_id, lease.branch)
         if not train:
             return
-        apply_train(repository, lane.branch, train, hold=lease.hold)
+        if renew and not lease.hold():
+            raise LeaseLost()
+        renew = True
+        apply_train(train[0].repository, lease.branch, train, lease)
 
 
 def _next_train(repository_id: int, branch: str) -> list[Promotion]:
@@ -241,8 +294,10 @@ def lanes_to_wake() -> list[tuple[int, str]]:
     )
     idle = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     unclaimed = Q(woken_at__isnull=True) | Q(woken_at__lt=now - _lease_duration())
+    # Lanes being worked on are the common case (a fleet applying): skipped in one read.
+    held = set(BranchLane.objects.exclude(idle).values_list("repository_id", "branch"))
     woken = []
-    for repository_id, branch in sorted(set(ready)):
+    for repository_id, branch in sorted(set(ready) - held):
         if not _due(repository_id, branch):
             continue
         lane = _lane(repository_id, branch)

@@ -5,11 +5,13 @@ it from (the engine creates it with the promotion's commit)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
 from django.conf import settings
 
+from ..conf import shared_redis
 from ..models import Repository
 from ..scm import adapter_for
 from ..scm.port import ScmError
@@ -44,11 +46,13 @@ def missing_branch_errors(repository: Repository, branch: str, base_branch: str 
     return {}
 
 
-# Branches this process saw on the host lately. A pod sends many promotions to one
-# branch: one read of the host per branch and minute, not one per submission (a host
-# round trip, and on GitHub a request of the rate limit, on every POST). A branch
+# Branches seen on the host lately. A pod sends many promotions to one branch: one read
+# of the host per branch and minute, not one per submission (a host round trip, and on
+# GitHub a request of the rate limit, on every POST). Kept by this process and, with
+# Redis, shared by every web process (a fleet's POSTs land on any of them). A branch
 # deleted meanwhile is found missing by the worker, which fails the promotion.
 SEEN_SECONDS = 60
+REDIS_PREFIX = "patchgate:branch-seen:"
 _seen: dict[tuple[str, ...], float] = {}
 
 
@@ -59,14 +63,40 @@ def _key(repository: Repository, branch: str) -> tuple[str, ...]:
     return (repository.backend, where, repository.full_name, branch)
 
 
+def _shared_key(key: tuple[str, ...]) -> str:
+    return REDIS_PREFIX + hashlib.sha256("\x00".join(key).encode()).hexdigest()
+
+
 def _seen_recently(key: tuple[str, ...]) -> bool:
     seen = _seen.get(key)
-    return seen is not None and time.monotonic() - seen < SEEN_SECONDS
+    if seen is not None and time.monotonic() - seen < SEEN_SECONDS:
+        return True
+    client = shared_redis()
+    if client is None or not client.exists(_shared_key(key)):
+        return False
+    _remember_here(key)
+    return True
 
 
 def _remember(key: tuple[str, ...]) -> None:
+    _remember_here(key)
+    client = shared_redis()
+    if client is not None:
+        client.set(_shared_key(key), 1, ex=SEEN_SECONDS)
+
+
+def _remember_here(key: tuple[str, ...]) -> None:
     now = time.monotonic()
     if len(_seen) > 10_000:
         for old in [old for old, seen in _seen.items() if now - seen >= SEEN_SECONDS]:
             _seen.pop(old, None)
     _seen[key] = now
+
+
+def forget_branches() -> None:
+    """Forget every branch seen (tests: the repositories are made again)."""
+    _seen.clear()
+    client = shared_redis()
+    if client is not None:
+        for key in client.scan_iter(f"{REDIS_PREFIX}*"):
+            client.delete(key)

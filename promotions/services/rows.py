@@ -16,28 +16,19 @@ Nothing is read back: the promotion's id comes back from its INSERT."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
 from django.conf import settings
-from django.db import connection, connections, transaction
-from django.db.models import (
-    BigIntegerField,
-    BooleanField,
-    CharField,
-    Field,
-    IntegerField,
-    Model,
-    PositiveIntegerField,
-    TextField,
-)
+from django.db import connection, transaction
+from django.db.models import Model
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import InsertQuery
 from psycopg.adapt import Transformer
 
 from ..engine.lanes import lock_for_queueing, queueing_lock
 from ..models import Event, FileChange, Promotion
+from ..statements import insert_sql
 
 # Content bytes sent in the single message; more goes the transactional way.
 ONE_MESSAGE_BYTES = 1024 * 1024
@@ -69,7 +60,7 @@ def _insert_content(rows: list[FileChange]) -> None:
         with _query_log_off():
             FileChange.objects.bulk_create(rows)
         return
-    sql, params = _insert_sql(rows)
+    sql, params = insert_sql(rows)
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql.replace("%s", "%b"), params)
 
@@ -77,9 +68,9 @@ def _insert_content(rows: list[FileChange]) -> None:
 def _in_one_message(promotion: Promotion, files: list[FileChange], events: list[Event]) -> None:
     statements = [
         queueing_lock(promotion.repository_id, promotion.branch),
-        _insert_sql([promotion], returning=True),
-        _insert_sql(files, linked=True),
-        _insert_sql(events, linked=True),
+        insert_sql([promotion], returning=True),
+        insert_sql(files, linked=_CURRENT_PROMOTION),
+        insert_sql(events, linked=_CURRENT_PROMOTION),
     ]
     with _savepoint_if_in_transaction(), connection.cursor() as cursor:
         # In autocommit, PostgreSQL runs the statements of one message as one transaction.
@@ -89,52 +80,6 @@ def _in_one_message(promotion: Promotion, files: list[FileChange], events: list[
         promotion.pk = cursor.fetchone()[0]
     promotion._state.adding, promotion._state.db = False, connection.alias
     _attach(promotion, [*files, *events])
-
-
-def _insert_sql(rows: Sequence[Model], *, returning: bool = False, linked: bool = False) -> tuple[str, list]:
-    """The INSERT of `rows` as Django writes it (defaults, auto_now, each value prepared
-    by its field), compiled once per shape. `linked` rows refer to the promotion
-    inserted before them in the same transaction."""
-    sql, fields = _insert_shape(type(rows[0]), len(rows), returning, linked)
-    database = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
-    return sql, [_db_value(field, field.pre_save(row, True), database) for row in rows for field in fields]
-
-
-# Fields whose prepared value is the value itself when it already has this type (their
-# get_prep_value only converts other types); every other value goes through the field.
-_PLAIN = {
-    CharField: str,
-    TextField: str,
-    BooleanField: bool,
-    PositiveIntegerField: int,
-    IntegerField: int,
-    BigIntegerField: int,
-}
-
-
-def _db_value(field: Field, value: object, database) -> object:
-    if value is None or type(value) is _PLAIN.get(type(field)):
-        return value
-    return field.get_db_prep_save(value, database)
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_shape(model: type[Model], count: int, returning: bool, linked: bool) -> tuple[str, list[Field]]:
-    """(SQL, the fields whose values are its parameters, row after row)."""
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    rows = [model() for _ in range(count)]
-    if linked:
-        for row in rows:
-            row.promotion_id = _CURRENT_PROMOTION  # type: ignore[attr-defined]
-    query = InsertQuery(model)
-    query.insert_values(fields, rows)
-    compiler = query.get_compiler(connection=connection)
-    if returning:
-        compiler.returning_fields = [model._meta.pk]
-    [(sql, params)] = compiler.as_sql()
-    valued = [field for field in fields if not (linked and field.name == "promotion")]
-    assert len(params) == count * len(valued), "every parameter is a field's value"
-    return sql, valued
 
 
 # The promotion inserted before, in the same transaction (its id sequence's current value).

@@ -90,33 +90,32 @@ class GitHubAdapter:
     def read_tip(
         self, branch: str, paths: list[str], siblings: bool = False
     ) -> tuple[str, dict[str, TreeEntry]] | None:
-        """The branch's head (as branch_head reads it) and, at the same time, every path
-        of it (one GraphQL request by the branch's name) and the rules the commit path
-        may ask for next (kept, paths.py): a train's first round trip. When the branch
-        moved between the two reads, its paths are read again at the head."""
+        """The branch's head and every path of it, in one GraphQL request by the branch's
+        name (the head's root tree comes with it), with the rules the commit path may ask
+        for next read at the same time (kept, paths.py): a train's first round trip.
+        A branch the request does not find is looked up as branch_head does, which tells
+        a missing branch from a missing repository."""
         wanted = sorted({prefix for path in paths for prefix in path_and_parents(path)})
         listed = parent_directories(paths) if siblings else None
-        if connection.in_atomic_block:
-            # Inside a transaction (tests): what a read does in the database (the write
-            # budget watches every answer) must stay on this thread's connection.
-            head = self.branch_head(branch)
-            return None if head is None else (head, self.read_entries(head, paths, siblings))
         requester = self.github.requester
-        with translated_errors(f"authenticating to {self.full_name}"):
-            if requester.auth is not None:
-                requester.auth.token  # noqa: B018  (an App's installation token, fetched once, before two reads race for it)
-        rules = _BESIDE.submit(self.commit_path.signed_only, branch) if self.commit_path.setting != _REST else None
-        at_branch = _BESIDE.submit(reads.entries_at, requester, self.full_name, f"refs/heads/{branch}", wanted, listed)
-        head = self.branch_head(branch)
+        rules = None
+        if self.commit_path.setting != _REST and not connection.in_atomic_block:
+            # Not inside a transaction (tests): what a read does in the database (the write
+            # budget watches every answer) must stay on this thread's connection.
+            with translated_errors(f"authenticating to {self.full_name}"):
+                if requester.auth is not None:
+                    requester.auth.token  # noqa: B018  (an App's installation token, fetched once, before two reads race for it)
+            rules = _BESIDE.submit(self.commit_path.signed_only, branch)
         with translated_errors(f"reading branch {branch} of repository {self.full_name}"):
-            found = at_branch.result()
+            found = reads.entries_at(requester, self.full_name, f"refs/heads/{branch}", wanted, listed)
         if rules is not None:
             _result_or_none(rules)
-        if head is None:
-            return None
-        if found is None or found[0] != head:
-            return head, self.read_entries(head, paths, siblings)
-        return head, found[2]
+        if found is None:
+            head = self.branch_head(branch)
+            return None if head is None else (head, self.read_entries(head, paths, siblings))
+        head, tree, entries = found
+        self.tree_of[head] = tree
+        return head, entries
 
     def read_files(self, branch: str, paths: list[str]) -> tuple[str, dict[str, FileRead]] | None:
         """One GraphQL request for the head and every file's content as text; a binary

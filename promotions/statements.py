@@ -1,0 +1,159 @@
+"""SQL for the hot paths, written by Django's own compilers and sent in fewer round
+trips than the ORM would take: INSERTs compiled once per shape with their values
+prepared by each field (the submission, services.rows), and on PostgreSQL a
+conditional UPDATE with the row it must add, in one statement (a status change and
+its event, audit.transition)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import cast
+
+from django.db import connection, connections
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    Field,
+    IntegerField,
+    Model,
+    PositiveIntegerField,
+    QuerySet,
+    TextField,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.sql import InsertQuery, UpdateQuery
+
+
+def insert_sql(rows: Sequence[Model], *, returning: bool = False, linked: RawSQL | None = None) -> tuple[str, list]:
+    """The INSERT of `rows` as Django writes it (defaults, auto_now, each value prepared
+    by its field), compiled once per shape. `linked` rows take that expression as
+    their promotion."""
+    sql, fields = _insert_shape(type(rows[0]), len(rows), returning, linked)
+    return sql, row_values(rows, fields)
+
+
+def row_values(rows: Sequence[Model], fields: Sequence[Field]) -> list:
+    database = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
+    return [_db_value(field, field.pre_save(row, True), database) for row in rows for field in fields]
+
+
+# Fields whose prepared value is the value itself when it already has this type (their
+# get_prep_value only converts other types); every other value goes through the field.
+_PLAIN = {
+    CharField: str,
+    TextField: str,
+    BooleanField: bool,
+    PositiveIntegerField: int,
+    IntegerField: int,
+    BigIntegerField: int,
+}
+
+
+def _db_value(field: Field, value: object, database) -> object:
+    if value is None or type(value) is _PLAIN.get(type(field)):
+        return value
+    return field.get_db_prep_save(value, database)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_shape(model: type[Model], count: int, returning: bool, linked: RawSQL | None) -> tuple[str, list[Field]]:
+    """(SQL, the fields whose values are its parameters, row after row)."""
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    rows = [model() for _ in range(count)]
+    if linked is not None:
+        for row in rows:
+            row.promotion_id = linked  # type: ignore[attr-defined]
+    query = InsertQuery(model)
+    query.insert_values(fields, rows)
+    compiler = query.get_compiler(connection=connection)
+    if returning:
+        compiler.returning_fields = [model._meta.pk]
+    [(sql, params)] = compiler.as_sql()
+    valued = [field for field in fields if not (linked is not None and field.name == "promotion")]
+    assert len(params) == count * len(valued), "every parameter is a field's value"
+    return sql, valued
+
+
+def update_adding(updated: QuerySet, values: dict, added: Model, link: str, then: tuple[str, list] | None) -> bool:
+    """PostgreSQL, one statement: UPDATE the rows of `updated` with `values` and, only
+    if one was updated, INSERT `added` (its `link` field set to that row's id), then run
+    the `then` SELECT expression (e.g. a pg_notify) once. True when a row was updated.
+    One round trip where a transaction of its own would take four or five."""
+    update, update_params = update_sql(updated, values)
+    insert, fields = _insert_from_updated(type(added), link)
+    last, last_params = then or ("1", [])
+    sql = (
+        f"WITH updated AS ({update} RETURNING {_quoted_pk(updated.model)}), "
+        f"added AS ({insert} RETURNING 1) SELECT {last} FROM added"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*update_params, *row_values([added], fields), *last_params])
+        return bool(cursor.fetchall())
+
+
+def _quoted_pk(model: type[Model]) -> str:
+    return _column(model._meta.pk)
+
+
+def _column(field: Field) -> str:
+    """A concrete field's column, quoted."""
+    assert field.column is not None
+    return connection.ops.quote_name(field.column)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_from_updated(model: type[Model], link: str) -> tuple[str, list[Field]]:
+    """INSERT INTO model (...) SELECT <its values, cast to their columns' types>, with
+    `link` taken from the updated row, FROM updated: (SQL, the fields of its parameters)."""
+    quote = connection.ops.quote_name
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    valued = [field for field in fields if field.name != link]
+    columns = ", ".join(_column(field) for field in fields)
+    selected = ", ".join(
+        f"updated.{_quoted_pk(field.related_model)}"  # type: ignore[arg-type]
+        if field.name == link
+        else f"%s::{field.cast_db_type(connection)}"
+        for field in fields
+    )
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {selected} FROM updated", valued
+
+
+def update_sql(updated: QuerySet, values: dict) -> tuple[str, list]:
+    """The UPDATE of the rows of `updated` with `values`, as the ORM writes it."""
+    query = cast(UpdateQuery, updated.query.chain(UpdateQuery))
+    query.add_update_values(values)
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
+
+
+def rows_update_sql(rows: Sequence[Model], fields: Sequence[str]) -> tuple[str, list]:
+    """PostgreSQL: one UPDATE giving each of `rows` (saved instances) its own values of
+    `fields`, from a VALUES list, where bulk_update would build a CASE per field."""
+    model = type(rows[0])
+    columns = [model._meta.pk, *(cast(Field, model._meta.get_field(name)) for name in fields)]
+    row = "(" + ", ".join(f"%s::{field.cast_db_type(connection)}" for field in columns) + ")"
+    table, pk = connection.ops.quote_name(model._meta.db_table), _quoted_pk(model)
+    names = ", ".join(_column(field) for field in columns)
+    assignments = ", ".join(f"{_column(field)} = v.{_column(field)}" for field in columns[1:])
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(rows))}) AS v ({names}) "
+        f"WHERE {table}.{pk} = v.{pk}"
+    )
+    database = connections[connection.alias]
+    params = [_db_value(field, getattr(item, field.attname), database) for item in rows for field in columns]
+    return sql, params
+
+
+def updates_if(guard: tuple[str, list], updates: list[tuple[str, list]]) -> bool:
+    """PostgreSQL, one statement: the `guard` UPDATE and, only if it updated a row, the
+    `updates` (UPDATEs ending in their WHERE clause). True when the guard held."""
+    sql = f"WITH guard AS ({guard[0]} RETURNING 1)"
+    params = list(guard[1])
+    for number, (update, update_params) in enumerate(updates):
+        sql += f", update_{number} AS ({update} AND EXISTS (SELECT 1 FROM guard))"
+        params += update_params
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " SELECT count(*) FROM guard", params)
+        return bool(cursor.fetchone()[0])
