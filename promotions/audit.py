@@ -13,7 +13,7 @@ from django.utils import timezone
 from .errors import StateConflict
 from .models import AuditEntry, Event, Pod, Promotion
 from .settling import SETTLED_STATUSES, notification
-from .statements import update_adding
+from .statements import update_adding, update_sql
 
 Status = Promotion.Status
 
@@ -101,17 +101,17 @@ def transition(promotion: Promotion, to_status: str, actor: Actor, detail: str =
     now = timezone.now()
     if to_status in Promotion.FINAL_STATUSES:
         fields.setdefault("finished_at", now)
-    still = Promotion.objects.filter(pk=promotion.pk, status=from_status)
     values = {"status": to_status, "updated_at": now, **fields}
     event = event_row(promotion, actor, from_status, to_status, detail)
     if connection.vendor == "postgresql":
         # The engine moves every promotion at least twice: one round trip each.
+        update = update_sql(Promotion, values, {"pk": promotion.pk, "status": from_status})
         then = notification(promotion.pk) if to_status in SETTLED_STATUSES else None
-        if not update_adding(still, values, event, link="promotion", then=then):
+        if not update_adding(update, event, link="promotion", then=then, model=Promotion):
             return False
     else:
         with transaction.atomic():
-            if not still.update(**values):
+            if not Promotion.objects.filter(pk=promotion.pk, status=from_status).update(**values):
                 return False
             event.save()
     promotion.status = to_status

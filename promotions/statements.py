@@ -19,11 +19,10 @@ from django.db.models import (
     IntegerField,
     Model,
     PositiveIntegerField,
-    QuerySet,
     TextField,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql import InsertQuery
 
 
 def insert_sql(rows: Sequence[Model], *, returning: bool = False, linked: RawSQL | None = None) -> tuple[str, list]:
@@ -76,20 +75,21 @@ def _insert_shape(model: type[Model], count: int, returning: bool, linked: RawSQ
     return sql, valued
 
 
-def update_adding(updated: QuerySet, values: dict, added: Model, link: str, then: tuple[str, list] | None) -> bool:
-    """PostgreSQL, one statement: UPDATE the rows of `updated` with `values` and, only
-    if one was updated, INSERT `added` (its `link` field set to that row's id), then run
-    the `then` SELECT expression (e.g. a pg_notify) once. True when a row was updated.
-    One round trip where a transaction of its own would take four or five."""
-    update, update_params = update_sql(updated, values)
+def update_adding(
+    update: tuple[str, list], added: Model, link: str, then: tuple[str, list] | None, model: type[Model]
+) -> bool:
+    """PostgreSQL, one statement: the `update` (update_sql) of rows of `model` and, only
+    if it updated one, the INSERT of `added` (its `link` field set to that row's id),
+    then the `then` SELECT expression (e.g. a pg_notify) once. True when a row was
+    updated. One round trip where a transaction of its own would take four or five."""
     insert, fields = _insert_from_updated(type(added), link)
     last, last_params = then or ("1", [])
     sql = (
-        f"WITH updated AS ({update} RETURNING {_quoted_pk(updated.model)}), "
+        f"WITH updated AS ({update[0]} RETURNING {_quoted_pk(model)}), "
         f"added AS ({insert} RETURNING 1) SELECT {last} FROM added"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*update_params, *row_values([added], fields), *last_params])
+        cursor.execute(sql, [*update[1], *row_values([added], fields), *last_params])
         return bool(cursor.fetchall())
 
 
@@ -120,12 +120,38 @@ def _insert_from_updated(model: type[Model], link: str) -> tuple[str, list[Field
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {selected} FROM updated", valued
 
 
-def update_sql(updated: QuerySet, values: dict) -> tuple[str, list]:
-    """The UPDATE of the rows of `updated` with `values`, as the ORM writes it."""
-    query = cast(UpdateQuery, updated.query.chain(UpdateQuery))
-    query.add_update_values(values)
-    sql, params = query.get_compiler(connection=connection).as_sql()
-    return sql, list(params)
+def update_sql(model: type[Model], values: dict, where: dict) -> tuple[str, list]:
+    """PostgreSQL: UPDATE `model` SET `values` WHERE each field of `where` equals its
+    value (is one of them, for a list), written once per shape and each value
+    prepared by its field: the engine's hot UPDATEs without the ORM's per-call
+    query building."""
+    shape = tuple((name, isinstance(value, list)) for name, value in where.items())
+    sql, set_fields, where_fields = _update_shape(model, tuple(values), shape)
+    database = connections[connection.alias]
+    params = [_db_value(field, values[name], database) for name, field in set_fields]
+    for name, field in where_fields:
+        value = where[name]
+        params.append(
+            [_db_value(field, v, database) for v in value]
+            if isinstance(value, list)
+            else _db_value(field, value, database)
+        )
+    return sql, params
+
+
+@functools.lru_cache(maxsize=64)
+def _update_shape(
+    model: type[Model], names: tuple[str, ...], where: tuple[tuple[str, bool], ...]
+) -> tuple[str, list[tuple[str, Field]], list[tuple[str, Field]]]:
+    def field(name: str) -> Field:
+        return model._meta.pk if name == "pk" else cast(Field, model._meta.get_field(name))
+
+    set_fields = [(name, field(name)) for name in names]
+    where_fields = [(name, field(name)) for name, _ in where]
+    assignments = ", ".join(f"{_column(f)} = %s" for _, f in set_fields)
+    conditions = " AND ".join(f"{_column(field(name))} {'= ANY(%s)' if many else '= %s'}" for name, many in where)
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"UPDATE {table} SET {assignments} WHERE {conditions}", set_fields, where_fields
 
 
 def rows_update_sql(rows: Sequence[Model], fields: Sequence[str]) -> tuple[str, list]:

@@ -231,7 +231,7 @@ class _Landing:
         if connection.vendor == "postgresql":  # one statement where a transaction takes five round trips
             updates = [rows_update_sql(changes, OUTCOME_FIELDS)] if changes else []
             if sent_ids:
-                updates.append(update_sql(Promotion.objects.filter(pk__in=sent_ids), {"ref_update_sent": True}))
+                updates.append(update_sql(Promotion, {"ref_update_sent": True}, {"pk": sent_ids}))
             if not self.lease.hold_while(updates):
                 raise LeaseLost()
         else:

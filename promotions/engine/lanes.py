@@ -11,6 +11,7 @@ lower id of a branch can become visible after a higher one."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -28,7 +29,8 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from ..conf import setting
-from ..models import BranchLane, FileChange, Promotion
+from ..models import BranchLane, FileChange, Pod, Promotion, Repository
+from ..prepared import PreparedQuery, columns, instance
 from ..statements import update_sql, updates_if
 from .landing import LeaseLost, apply_train
 
@@ -92,7 +94,8 @@ class Lease:
         """PostgreSQL: renew the lease and, only if it is still ours, run `updates`
         (statements.updates_if), in one statement. False (and lost) when it is not."""
         if not self.lost.is_set():
-            renewal = update_sql(self._row().filter(lease_owner=self.owner), self._renewed())
+            where = {"repository_id": self.repository_id, "branch": self.branch, "lease_owner": self.owner}
+            renewal = update_sql(BranchLane, self._renewed(), where)
             if not updates_if(renewal, updates):
                 self.lost.set()
         return not self.lost.is_set()
@@ -235,15 +238,9 @@ def _next_train(repository_id: int, branch: str) -> list[Promotion]:
     """The first waiting promotions in id order, up to the first that is not due (a
     promotion waiting for a retry holds back those after it) and with a pull-request
     promotion alone."""
-    waiting = (
-        _lane_promotions(repository_id, branch)
-        .filter(status__in=WAITING)
-        .select_related("pod", "repository")
-        .order_by("id")[: setting("TRAIN_MAX")]
-    )
     train: list[Promotion] = []
     now = timezone.now()
-    for promotion in waiting:
+    for promotion in _waiting(repository_id, branch):
         if promotion.status == Status.RETRYING and promotion.not_before and promotion.not_before > now:
             break
         if promotion.mode == Promotion.Mode.PULL_REQUEST and train:
@@ -252,6 +249,37 @@ def _next_train(repository_id: int, branch: str) -> list[Promotion]:
         if promotion.mode == Promotion.Mode.PULL_REQUEST:
             break
     return _within_bytes(train)
+
+
+_PROMOTION, _POD, _REPOSITORY = columns(Promotion), columns(Pod, "pod__"), columns(Repository, "repository__")
+
+
+@functools.cache
+def _waiting_query(limit: int) -> PreparedQuery:
+    """A lane's first `limit` waiting promotions with their pods and repository: read
+    before every train, compiled once."""
+    return PreparedQuery(
+        lambda repository_id, branch: (
+            _lane_promotions(repository_id, branch)
+            .filter(status__in=WAITING)
+            .order_by("id")
+            .values_list(*_PROMOTION, *_POD, *_REPOSITORY)[:limit]
+        ),
+        -7_001_001,
+        "\x00lane branch\x00",
+    )
+
+
+def _waiting(repository_id: int, branch: str) -> list[Promotion]:
+    """What select_related("pod", "repository") would give, the repository shared."""
+    pod_at, repository_at = len(_PROMOTION), len(_PROMOTION) + len(_POD)
+    promotions, repository = [], None
+    for row in _waiting_query(setting("TRAIN_MAX")).rows(repository_id, branch):
+        promotion = instance(Promotion, row[:pod_at])
+        promotion.pod = instance(Pod, row[pod_at:repository_at])
+        promotion.repository = repository = repository or instance(Repository, row[repository_at:])
+        promotions.append(promotion)
+    return promotions
 
 
 def _within_bytes(train: list[Promotion]) -> list[Promotion]:
