@@ -12,6 +12,7 @@ from github.Requester import Requester
 
 from ...merge import blob_sha
 from ..port import ScmNotFound, TreeEntry
+from .refs import remember_repository_id
 
 ENTRY_FIELDS = "mode oid type"
 # A directory's listing: its case twins of a new name (read_entries' `siblings`).
@@ -30,7 +31,7 @@ def _query(
     aliases = " ".join(f"f{i}: file(path: $p{i}) {{ {wanted} }}" for i, wanted in enumerate(per_path))
     query = (
         f"query($owner: String!, $name: String!, $revision: String!{declared}) {{ "
-        f"repository(owner: $owner, name: $name) {{ object(expression: $revision) {{ "
+        f"repository(owner: $owner, name: $name) {{ id object(expression: $revision) {{ "
         f"... on Commit {{ oid {commit_fields} {aliases} }} }} }} }}"
     )
     variables = {"owner": owner, "name": name, "revision": revision, **{f"p{i}": p for i, p in enumerate(paths)}}
@@ -49,7 +50,10 @@ def _commit(
     or None when `revision` names no commit."""
     query, variables = _query(full_name, revision, paths, fields, commit_fields)
     _, data = requester.graphql_query(query, variables)
-    found = ((data.get("data") or {}).get("repository") or {}).get("object") or {}
+    repository = (data.get("data") or {}).get("repository") or {}
+    if isinstance(repository.get("id"), str):
+        remember_repository_id(full_name, repository["id"])
+    found = repository.get("object") or {}
     return found if found.get("oid") else None
 
 

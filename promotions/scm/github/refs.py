@@ -13,7 +13,8 @@ updates"), and with `force: false` never backwards.
   `GitRefname` need the media type below in `Accept`
   (https://docs.github.com/graphql/overview/schema-previews#update-refs-preview); it is sent
   with every call, and costs nothing where the preview is over.
-- It names the repository by its node id: read once per repository and process (one query).
+- It names the repository by its node id: read with the train's first read (reads.py), else
+  once per repository and process (one query).
 - GitHub documents no error for a stale `beforeOid` or a refused non-fast-forward; the one
   report (https://github.com/orgs/community/discussions/213655, not answered by GitHub) is
   of a generic error with no `type`. So no wording or type is trusted to mean "the branch
@@ -51,9 +52,15 @@ def repository_id(requester: Requester, full_name: str) -> str:
     found = ((data.get("data") or {}).get("repository") or {}).get("id")
     if not isinstance(found, str) or not found:
         raise ScmNotFound(f"repository {full_name} not found")
-    with _ids_lock:
-        _ids[key] = found
+    remember_repository_id(full_name, found)
     return found
+
+
+def remember_repository_id(full_name: str, node_id: str) -> None:
+    """Keep a node id another query read (reads.py asks for it with every read: a train
+    reads before it moves a ref, so that costs no query of its own)."""
+    with _ids_lock:
+        _ids[(settings.GITHUB_API_URL, full_name.lower())] = node_id
 
 
 def forget_repository_id(full_name: str | None = None) -> None:
