@@ -1,13 +1,16 @@
 """Pinned query counts of the pages and API answers that list things: they must not
-grow with the number of promotions, files or pods shown (no query per row)."""
+grow with the number of promotions, files or pods shown (no query per row); and of a
+landing, whose queries grow only with the status changes of its promotions."""
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from promotions import throttling
+from promotions.engine.lanes import drain_lane
 from promotions.models import Promotion
 from tests.factories import FileChangeFactory, PodFactory, PromotionFactory
-from tests.helpers import client_for
+from tests.helpers import client_for, file, submit
 
 pytestmark = pytest.mark.django_db
 Status = Promotion.Status
@@ -81,3 +84,26 @@ def test_the_pod_activity_page_costs_a_fixed_number_of_queries(activity, lead_cl
     with django_assert_max_num_queries(12):
         response = lead_client.get("/admin/reports/pods/")
     assert response.status_code == 200 and len(response.context["rows"]) == 2
+
+
+def landing_queries(promotions: int) -> int:
+    """Taking the lane, its waiting promotions, the train's size in bytes (two or more),
+    its files, its outcomes, the next (empty) read, giving the lane back and a last look
+    for work; and two status changes per promotion. On PostgreSQL the outcomes and each
+    status change are one statement; elsewhere each is a savepoint around its statements
+    (here, inside the test's transaction: the lease, the files, the sent mark; the
+    UPDATE and the event)."""
+    per_change = 1 if connection.vendor == "postgresql" else 4
+    outcomes = 1 if connection.vendor == "postgresql" else 5
+    return 6 + (promotions > 1) + outcomes + 2 * per_change * promotions
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_landing_a_train_costs_a_few_queries_and_two_per_promotion(pod, repository, size, django_assert_num_queries):
+    drain_lane(repository.pk, "main")  # the lane's row exists from its first drain on
+    train = [
+        submit(pod, repository, [file(f"outputs/{n}.md", f"{n}\n"), file(f"outputs/{n}.txt", "x")]) for n in range(size)
+    ]
+    with django_assert_num_queries(landing_queries(size)):
+        drain_lane(repository.pk, "main")
+    assert {Promotion.objects.get(pk=p.pk).status for p in train} == {Status.COMMITTED}

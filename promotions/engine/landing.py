@@ -143,7 +143,7 @@ class _Landing:
         False when the branch moved meanwhile."""
         scm = self.scm
         assert scm is not None
-        files_by_promotion = {p.pk: list(p.files.all()) for p in train}
+        files_by_promotion = _files_of(train)
         all_paths = sorted({f.path for files in files_by_promotion.values() for f in files})
         # The head and its entries in one read (GitHub: one request); a missing branch is built from its base.
         tip = scm.read_tip(self.branch, all_paths, siblings=True)
@@ -368,6 +368,16 @@ class _Landing:
             retry_at(unsure, note, backoff(max(p.transient_errors for p in unsure)))
             not_found = []
         fail([p for p in promotions if not p.ref_update_sent] + not_found, error)
+
+
+def _files_of(train: list[Promotion]) -> dict[int, list[FileChange]]:
+    """Each promotion's file rows in order, read in one query for the whole train."""
+    by_id = {promotion.pk: promotion for promotion in train}
+    files: dict[int, list[FileChange]] = {pk: [] for pk in by_id}
+    for change in FileChange.objects.filter(promotion__in=list(by_id)).order_by("promotion_id", "position"):
+        change.promotion = by_id[change.promotion_id]
+        files[change.promotion_id].append(change)
+    return files
 
 
 def _encodable(message: str) -> str:
