@@ -4,8 +4,8 @@ under GitHub's secondary limit on content-creating requests (about 80 a minute a
 500 an hour: https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
 
 - Patchgate, REST path: the github adapter as the engine drives it for a direct
-  promotion (branch head, the touched paths, one tree, one commit, one ref update by
-  GraphQL's updateRefs, plus the repository's node id once per process);
+  promotion (the branch's head, tree and touched paths in one read, one tree, one
+  commit, one ref update by GraphQL's updateRefs);
 - Patchgate, GraphQL path: the same reads, then one createCommitOnBranch;
 - push_files: github-mcp-server's way (GET ref, GET commit, POST tree with inline
   content, POST commit, PATCH ref without force; no per-file sha, no retry);
@@ -44,9 +44,9 @@ def promote_batch(full_name: str, files: list[tuple[str, str]], commit_path: str
     from promotions.scm.port import NewCommit, TreeWrite
 
     scm = GitHubAdapter(full_name, commit_path)
-    head = scm.branch_head("main")
-    assert head is not None
-    scm.read_entries(head, [path for path, _ in files])
+    tip = scm.read_tip("main", [path for path, _ in files], siblings=True)  # as the engine reads
+    assert tip is not None
+    head = tip[0]
     commit = NewCommit([TreeWrite(p, c.encode()) for p, c in files], "batch", ("bench", "bench@example.invalid"))
     if commit_path == "graphql":
         assert scm.commit_onto_branch("main", head, [commit])
