@@ -106,7 +106,7 @@ def transition(promotion: Promotion, to_status: str, actor: Actor, detail: str =
     if connection.vendor == "postgresql":
         # The engine moves every promotion at least twice: one round trip each.
         update = update_sql(Promotion, values, {"pk": promotion.pk, "status": from_status})
-        then = notification(promotion.pk) if to_status in SETTLED_STATUSES else None
+        then = notification(promotion.pk, to_status) if to_status in SETTLED_STATUSES else None
         if not update_adding(update, event, link="promotion", then=then, model=Promotion):
             return False
     else:

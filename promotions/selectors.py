@@ -91,7 +91,8 @@ _RESULTS = PreparedQuery(
 
 def promotion_wait(*, promotion: Promotion, seconds: float) -> Promotion:
     """Wait at most `seconds` for the promotion to end or to wait for a lead, and
-    return it with its status read again. Returns at once when this web process has
+    return it with its status as it settled (named by the notification that woke the
+    wait, or read again). Returns at once when this web process has
     no waiting slot left for the pod (promotions.settling): the caller answers with
     the status as it is, and the pod polls its status_url."""
 
@@ -101,7 +102,7 @@ def promotion_wait(*, promotion: Promotion, seconds: float) -> Promotion:
 
     with wait_slot(promotion.pod_id) as may_wait:
         if may_wait and seconds > 0:
-            wait_until(promotion.pk, settled, seconds)
+            promotion.status = wait_until(promotion.pk, settled, seconds) or promotion.status
     return promotion
 
 

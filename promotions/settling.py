@@ -36,10 +36,11 @@ def channel(promotion_id: int) -> str:
     return f"patchgate_promotion_{int(promotion_id)}"
 
 
-def notification(promotion_id: int) -> tuple[str, list[str]]:
+def notification(promotion_id: int, status: str) -> tuple[str, list[str]]:
     """The SQL expression (PostgreSQL) that wakes whoever waits for this promotion, for
-    the statement that settles it: delivered when that statement's transaction commits."""
-    return "pg_notify(%s, '')", [channel(promotion_id)]
+    the statement that settles it in `status`: delivered, with the status, when that
+    statement's transaction commits."""
+    return "pg_notify(%s, %s)", [channel(promotion_id), status]
 
 
 @contextmanager
@@ -62,14 +63,15 @@ def wait_slot(pod_id: int) -> Iterator[bool]:
                     del _waiting[pod_id]
 
 
-def wait_until(promotion_id: int, settled: Callable[[], bool], seconds: float) -> None:
-    """Return once `settled()` is true or `seconds` have passed."""
+def wait_until(promotion_id: int, settled: Callable[[], bool], seconds: float) -> str | None:
+    """Return once `settled()` is true or `seconds` have passed: the status the
+    promotion's notification named when one ended the wait (no read then), else None."""
     deadline = time.monotonic() + seconds
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         # Notifications reach a connection only between transactions.
         while not settled() and time.monotonic() < deadline:
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-        return
+        return None
     name = connection.ops.quote_name(channel(promotion_id))
     with connection.cursor() as cursor:
         cursor.execute(f"LISTEN {name}")
@@ -78,11 +80,14 @@ def wait_until(promotion_id: int, settled: Callable[[], bool], seconds: float) -
         while not settled():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return
-            # Any notification (a late one of an earlier wait on this connection
-            # included) leads to a read of the status, which decides.
-            for _notification in connection.connection.notifies(timeout=remaining, stop_after=1):
-                break
+                return None
+            # This promotion's notification names the status it settled in: no read
+            # then. Any other (a late one of an earlier wait on this connection) leads
+            # to a read of the status, which decides.
+            for notification in connection.connection.notifies(timeout=remaining, stop_after=1):
+                if notification.channel == channel(promotion_id) and notification.payload in SETTLED_STATUSES:
+                    return notification.payload
+        return None
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"UNLISTEN {name}")
