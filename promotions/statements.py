@@ -1,8 +1,12 @@
-"""SQL for the hot paths, written by Django's own compilers and sent in fewer round
-trips than the ORM would take: INSERTs compiled once per shape with their values
-prepared by each field (the submission, services.rows), and on PostgreSQL a
-conditional UPDATE with the row it must add, in one statement (a status change and
-its event, audit.transition)."""
+"""SQL for the hot paths, written from Django's own compilers and the models' metadata
+and sent in fewer round trips than the ORM would take:
+
+- INSERTs compiled once per shape, each value prepared by its field (a submission,
+  services.rows);
+- on PostgreSQL, the engine's UPDATEs written once per shape (update_sql); a status
+  change with its event, in one statement (update_adding, audit.transition); a train's
+  outcomes in one statement that applies them only while the lane's lease holds
+  (updates_if, rows_update_sql, engine.lanes.Lease.hold_while)."""
 
 from __future__ import annotations
 

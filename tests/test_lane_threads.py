@@ -43,19 +43,6 @@ def test_a_promotion_larger_than_the_byte_limit_rides_alone(settings, pod, repos
     assert lanes._next_train(repository.pk, "main") == [large]
 
 
-def test_a_lease_is_one_update_once_the_lane_exists(django_assert_num_queries, pod, repository):
-    submit(pod, repository, [file("outputs/a.md", "x")])
-    first = lanes.Lease(repository.pk, "main")
-    assert first.take()  # the lane's row is made here
-    first.release()
-    with django_assert_num_queries(1):
-        assert first.take()
-    other = lanes.Lease(repository.pk, "main")
-    assert not other.take(), "a held lane is not taken"
-    first.release()
-    assert other.take()
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("lane_threads_stopped_after")
 def test_lane_tasks_return_at_once_and_their_branches_are_applied_at_the_same_time(request, pod, github):

@@ -1,0 +1,56 @@
+"""A lane's lease: taken by one worker at a time, and a train's outcomes are recorded
+only while it is still held (on PostgreSQL in the same statement as its renewal)."""
+
+import pytest
+
+from promotions.engine import lanes
+from promotions.engine.landing import LeaseLost, apply_train
+from promotions.models import BranchLane, FileChange, Promotion
+from tests.helpers import Target, file, submit
+
+pytestmark = pytest.mark.django_db
+Status = Promotion.Status
+
+
+def test_a_lease_is_one_update_once_the_lane_exists(django_assert_num_queries, pod, repository):
+    submit(pod, repository, [file("outputs/a.md", "x")])
+    first = lanes.Lease(repository.pk, "main")
+    assert first.take()  # the lane's row is made here
+    first.release()
+    with django_assert_num_queries(1):
+        assert first.take()
+    other = lanes.Lease(repository.pk, "main")
+    assert not other.take(), "a held lane is not taken"
+    first.release()
+    assert other.take()
+
+
+def test_a_worker_whose_lease_was_taken_over_records_no_outcome_and_moves_no_branch(pod, repository):
+    target = Target(repository)
+    head = target.head()
+    promotion = submit(pod, repository, [file("outputs/a.md", "a\n"), file("outputs/b.md", "b\n")])
+    lease = lanes.Lease(repository.pk, "main")
+    assert lease.take()
+    # Another worker took the lane over (ours ran out while we were away).
+    BranchLane.objects.filter(repository=repository, branch="main").update(lease_owner="another worker")
+    train = lanes._next_train(repository.pk, "main")
+    with pytest.raises(LeaseLost):
+        apply_train(repository, "main", train, lease)
+    assert lease.lost.is_set()
+    assert set(FileChange.objects.filter(promotion=promotion).values_list("status", flat=True)) == {"pending"}
+    assert not Promotion.objects.get(pk=promotion.pk).ref_update_sent
+    assert target.head() == head, "the branch did not move"
+    assert BranchLane.objects.get(repository=repository, branch="main").lease_owner == "another worker"
+
+
+def test_outcomes_recorded_under_the_lease_give_each_file_its_own(pod, repository):
+    submit(pod, repository, [file("outputs/a.md", "a\n")])
+    lanes.drain_lane(repository.pk, "main")
+    promotion = submit(pod, repository, [file("outputs/a.md", "a\n"), file("outputs/b.md", "b\n")])
+    lanes.drain_lane(repository.pk, "main")
+    promotion.refresh_from_db()
+    rows = {row.path: row for row in FileChange.objects.filter(promotion=promotion)}
+    assert promotion.status == Status.COMMITTED
+    assert {path: row.status for path, row in rows.items()} == {"outputs/a.md": "unchanged", "outputs/b.md": "created"}
+    assert len(rows["outputs/b.md"].new_sha) == 40 and rows["outputs/b.md"].old_sha == ""
+    assert rows["outputs/a.md"].old_sha == rows["outputs/a.md"].new_sha != ""
