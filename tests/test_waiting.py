@@ -116,8 +116,9 @@ def test_one_pods_burst_of_waiting_requests_leaves_healthz_and_other_requests_fa
         log.close()
     assert healthz_seconds < 1, (tmp_path / "web.log").read_text()[-2000:]
     assert len(answers) == 18 and {status for status, _ in answers} == {202}
-    # Two waiting slots of this pod in each of the two processes; the others answer at once.
-    assert sum(seconds < 2 for _, seconds in answers) >= 18 - 4
+    # Two waiting slots of this pod in each of the two processes; the others answer without
+    # waiting (well before `wait` runs out, though 18 POSTs at once may queue on SQLite's lock).
+    assert sum(seconds < wait - 1 for _, seconds in answers) >= 18 - 4
     assert max(seconds for _, seconds in answers) < wait + 2
 
 
