@@ -9,11 +9,12 @@
   where the branch allows unsigned commits.
 - `auto` (the default): GraphQL where the branch requires signatures (a
   `required_signatures` rule in GET /repos/{o}/{r}/rules/branches/{branch}, read at
-  most once a minute per branch and process), REST elsewhere.
+  most once a minute per branch, shared by the worker processes through Redis), REST elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from urllib.parse import quote
@@ -22,12 +23,15 @@ from django.conf import settings
 from github import GithubException
 from github.Requester import Requester
 
+from ...conf import shared_redis
 from ..port import BLOB_MODE, NewCommit
 from .errors import translated_errors
 
 AUTO, GRAPHQL, REST = "auto", "graphql", "rest"
-# Rulesets change rarely; a minute-old answer costs at most a minute of refusals.
+# Rulesets change rarely; a minute-old answer costs at most a minute of refusals. Kept per
+# process and, with Redis, shared by every worker process (a branch's lanes move between them).
 RULES_CACHE_SECONDS = 60
+RULES_REDIS_PREFIX = "patchgate:branch-rules:"
 
 _rules: dict[tuple[str, str, str], tuple[float, bool]] = {}
 _rules_lock = threading.Lock()
@@ -41,6 +45,9 @@ def signatures_required(requester: Requester, full_name: str, branch: str) -> bo
         cached = _rules.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
+    shared = _shared(key)
+    if shared is not None:
+        return shared
     with translated_errors(f"reading the rules of {branch} in {full_name}"):
         try:
             _, rules = requester.requestJsonAndCheck(
@@ -51,15 +58,40 @@ def signatures_required(requester: Requester, full_name: str, branch: str) -> bo
                 raise
             rules = []
     required = any(isinstance(rule, dict) and rule.get("type") == "required_signatures" for rule in rules or [])
+    _keep(key, required)
+    client = shared_redis()
+    if client is not None:
+        client.set(_shared_key(key), int(required), ex=RULES_CACHE_SECONDS)
+    return required
+
+
+def _keep(key: tuple[str, str, str], required: bool) -> None:
     with _rules_lock:
         _rules[key] = (time.monotonic() + RULES_CACHE_SECONDS, required)
-    return required
+
+
+def _shared(key: tuple[str, str, str]) -> bool | None:
+    """What another worker process read of these rules lately (with Redis), kept here too."""
+    client = shared_redis()
+    found = client.get(_shared_key(key)) if client is not None else None
+    if found is None:
+        return None
+    _keep(key, found == b"1")
+    return found == b"1"
+
+
+def _shared_key(key: tuple[str, str, str]) -> str:
+    return RULES_REDIS_PREFIX + hashlib.sha256("\x00".join(key).encode()).hexdigest()
 
 
 def forget_rules() -> None:
     """Read every branch's rules again on next use (tests; a ruleset known changed)."""
     with _rules_lock:
         _rules.clear()
+    client = shared_redis()
+    if client is not None:
+        for found in client.scan_iter(f"{RULES_REDIS_PREFIX}*"):
+            client.delete(found)
 
 
 def plain_files_only(commits: list[NewCommit]) -> bool:
