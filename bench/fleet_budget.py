@@ -25,19 +25,15 @@ Runs on a throwaway SQLite database (var/bench_fleet.sqlite3) with the ORM broke
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.harness import django_against
+from bench.harness import django_against, worker_cluster
 from bench.per_file import TOKEN
 from github_emulator import GitHubEmulator
 from github_emulator.limits import parse_write_limits
 
-ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 1.0
 # How long pods wait past the deadline for what they promoted before it.
 LATE_SECONDS = 120
@@ -83,20 +79,13 @@ def targets(emulator: GitHubEmulator, tag: str, args) -> list[tuple[Any, str]]:
     return lanes
 
 
-def start_cluster(args, write_limits: str) -> subprocess.Popen:
-    env = {
+def cluster_env(args, write_limits: str) -> dict[str, str]:
+    return {
         **os.environ,
         "Q_WORKERS": str(args.workers),
         "GITHUB_WRITE_LIMITS": write_limits,
         "LANE_CLOCK_SECONDS": str(args.lane_clock_seconds),
     }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def fleet_round(emulator: GitHubEmulator, tag: str, write_limits: str, args) -> dict:
@@ -111,39 +100,37 @@ def fleet_round(emulator: GitHubEmulator, tag: str, write_limits: str, args) -> 
         repository, branch = lanes[index % len(lanes)]
         pod, _ = pod_create(name=f"{tag}-{index:02}", actor=Actor.system("bench"), repositories=[repository])
         pods.append((pod, branch))
-    cluster = start_cluster(args, write_limits)
-    time.sleep(3)  # the workers' first pick-up is not the budget's doing
-    emulator.set_write_limits(args.limit)  # a fresh count for this fleet
-    emulator.reset_stats()
-    started = time.monotonic()
-    deadline = started + args.seconds
-    submitted: list[list[int]] = [[] for _ in pods]
+    with worker_cluster(cluster_env(args, write_limits)):
+        time.sleep(1)  # with worker_cluster's 2 s: the workers' first pick-up is not the budget's doing
+        emulator.set_write_limits(args.limit)  # a fresh count for this fleet
+        emulator.reset_stats()
+        started = time.monotonic()
+        deadline = started + args.seconds
+        submitted: list[list[int]] = [[] for _ in pods]
 
-    def work(index: int) -> None:
-        pod, branch = pods[index]
-        number = 0
-        while time.monotonic() < deadline:
-            files = [
-                FileRequest(f"pods/{pod.name}/{number}/f{i}.md", content=f"{pod.name} {number} {i}\n".encode())
-                for i in range(args.files)
-            ]
-            request = PromotionRequest(files=files, commit_message=f"{pod.name} run {number}", branch=branch)
-            promotion = promotion_submit(pod=pod, request=request)[0]
-            submitted[index].append(promotion.pk)
-            while not promotion.is_final and time.monotonic() < deadline + LATE_SECONDS:
-                time.sleep(POLL_SECONDS)
-                promotion.refresh_from_db(fields=["status"])
-            number += 1
+        def work(index: int) -> None:
+            pod, branch = pods[index]
+            number = 0
+            while time.monotonic() < deadline:
+                files = [
+                    FileRequest(f"pods/{pod.name}/{number}/f{i}.md", content=f"{pod.name} {number} {i}\n".encode())
+                    for i in range(args.files)
+                ]
+                request = PromotionRequest(files=files, commit_message=f"{pod.name} run {number}", branch=branch)
+                promotion = promotion_submit(pod=pod, request=request)[0]
+                submitted[index].append(promotion.pk)
+                while not promotion.is_final and time.monotonic() < deadline + LATE_SECONDS:
+                    time.sleep(POLL_SECONDS)
+                    promotion.refresh_from_db(fields=["status"])
+                number += 1
 
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(len(pods))]
-    for thread in threads:
-        thread.start()
-    time.sleep(max(0.0, deadline - time.monotonic()))
-    at_deadline = emulator.stats()
-    for thread in threads:
-        thread.join()
-    cluster.terminate()
-    cluster.wait(timeout=30)
+        threads = [threading.Thread(target=work, args=(index,)) for index in range(len(pods))]
+        for thread in threads:
+            thread.start()
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        at_deadline = emulator.stats()
+        for thread in threads:
+            thread.join()
 
     minutes = args.seconds / 60
     finished_by = {pk: p for pk, p in Promotion.objects.in_bulk([pk for ids in submitted for pk in ids]).items()}

@@ -21,20 +21,15 @@ the embedded default; set DATABASE_URL and REDIS_URL for the scale-out path.
 
 import argparse
 import os
-import subprocess
-import sys
 import time
 from functools import partial
-from pathlib import Path
 
 from github import GithubException
 
 from bench.github_calls import ceilings, push_files
-from bench.harness import django_against, run_together
+from bench.harness import django_against, run_together, worker_cluster
 from bench.per_file import TOKEN, client, commits_on, promote_per_file
 from github_emulator import GitHubEmulator
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args():
@@ -45,17 +40,6 @@ def parse_args():
     parser.add_argument("--latency-ms", type=int, default=75, help="the emulator's round trip")
     parser.add_argument("--workers", type=int, default=4, help="django-q2 worker processes")
     return parser.parse_args()
-
-
-def start_cluster(workers: int) -> subprocess.Popen:
-    env = {**os.environ, "Q_WORKERS": str(workers)}
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def batch(pod: int, promotion: int, files: int) -> list[tuple[str, str]]:
@@ -148,39 +132,37 @@ def main():
     args = parse_args()
     emulator = GitHubEmulator(latency_ms=args.latency_ms).start()
     django_against(emulator.url, TOKEN, "bench_racing.sqlite3")
-    cluster = start_cluster(args.workers)
     try:
-        print(
-            f"one branch, {args.promotions} promotions of {args.files} files per pod, emulator round trip "
-            f"{args.latency_ms} ms, {args.workers} workers, database {os.environ['DATABASE_URL'].split(':')[0]}"
-        )
-        for commit_path in ("rest", "graphql"):  # warm up: the workers' first pick-up, GitHub's GraphQL schema
-            patchgate_round(emulator, 1, 1, 1, commit_path, tag="warm-up")
-        header = (
-            f"{'pods':>5} {'promotions':>10} | {'approach':>17} {'landed':>6} {'rate':>9} {'reads/p':>7} "
-            f"{'writes/p':>8} {'commits':>7} | {'per minute':>10} {'per hour':>8}"
-        )
-        print(header)
-        print("-" * len(header))
-        for pods in [int(n) for n in args.pods.split(",")]:
-            rounds = {
-                "Patchgate REST": patchgate_round(emulator, pods, args.promotions, args.files, "rest"),
-                "Patchgate GraphQL": patchgate_round(emulator, pods, args.promotions, args.files, "graphql"),
-                "push_files": push_files_round(emulator, pods, args.promotions, args.files),
-                "per file": per_file_round(emulator, pods, args.promotions, args.files),
-            }
-            for approach, got in rounds.items():
-                landed = max(got["committed"], 1)
-                per_minute, per_hour = ceilings(got["writes"] / landed)
-                print(
-                    f"{pods:>5} {pods * args.promotions:>10} | {approach:>17} {got['committed']:>6} "
-                    f"{got['committed'] / got['seconds']:>5.1f} p/s "
-                    f"{got['reads'] / landed:>7.1f} {got['writes'] / landed:>8.1f} {got['commits']:>7} | "
-                    f"{per_minute:>10} {per_hour:>8}"
-                )
+        with worker_cluster({**os.environ, "Q_WORKERS": str(args.workers)}):
+            print(
+                f"one branch, {args.promotions} promotions of {args.files} files per pod, emulator round trip "
+                f"{args.latency_ms} ms, {args.workers} workers, database {os.environ['DATABASE_URL'].split(':')[0]}"
+            )
+            for commit_path in ("rest", "graphql"):  # warm up: the workers' first pick-up, GitHub's GraphQL schema
+                patchgate_round(emulator, 1, 1, 1, commit_path, tag="warm-up")
+            header = (
+                f"{'pods':>5} {'promotions':>10} | {'approach':>17} {'landed':>6} {'rate':>9} {'reads/p':>7} "
+                f"{'writes/p':>8} {'commits':>7} | {'per minute':>10} {'per hour':>8}"
+            )
+            print(header)
+            print("-" * len(header))
+            for pods in [int(n) for n in args.pods.split(",")]:
+                rounds = {
+                    "Patchgate REST": patchgate_round(emulator, pods, args.promotions, args.files, "rest"),
+                    "Patchgate GraphQL": patchgate_round(emulator, pods, args.promotions, args.files, "graphql"),
+                    "push_files": push_files_round(emulator, pods, args.promotions, args.files),
+                    "per file": per_file_round(emulator, pods, args.promotions, args.files),
+                }
+                for approach, got in rounds.items():
+                    landed = max(got["committed"], 1)
+                    per_minute, per_hour = ceilings(got["writes"] / landed)
+                    print(
+                        f"{pods:>5} {pods * args.promotions:>10} | {approach:>17} {got['committed']:>6} "
+                        f"{got['committed'] / got['seconds']:>5.1f} p/s "
+                        f"{got['reads'] / landed:>7.1f} {got['writes'] / landed:>8.1f} {got['commits']:>7} | "
+                        f"{per_minute:>10} {per_hour:>8}"
+                    )
     finally:
-        cluster.terminate()
-        cluster.wait(timeout=30)
         emulator.stop()
 
 

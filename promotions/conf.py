@@ -3,6 +3,7 @@ into module constants, so that a test's override or a changed environment holds;
 and the Redis they configure (REDIS_URL), when there is one."""
 
 import functools
+import hashlib
 
 import redis
 from django.conf import settings
@@ -20,3 +21,16 @@ def shared_redis() -> redis.Redis | None:
 @functools.cache
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
+
+
+def shared_key(prefix: str, parts: tuple[str, ...]) -> str:
+    """A Redis key for `parts` (names of any length or character) under `prefix`."""
+    return prefix + hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def forget_shared(prefix: str) -> None:
+    """Delete every Redis key under `prefix` (tests: what processes shared outlives them)."""
+    client = shared_redis()
+    if client is not None:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)

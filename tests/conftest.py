@@ -4,7 +4,7 @@ fixtures of the emulator and the browser in tests/plugins/."""
 import pytest
 from django_q.conf import Conf
 
-from promotions.conf import shared_redis
+from promotions.conf import forget_shared
 from promotions.models import FileChange, Promotion
 from promotions.scm.github import budget
 from promotions.scm.github.paths import forget_rules
@@ -21,10 +21,7 @@ def nothing_shared_left_over():
     """With Redis configured, GitHub write budgets live there and outlive a test (as
     they must outlive a process): every test starts with none spent, and with no
     branch seen (the repositories are made again)."""
-    client = shared_redis()
-    if client is not None:
-        for key in client.scan_iter(f"{budget.REDIS_PREFIX}*"):
-            client.delete(key)
+    forget_shared(budget.REDIS_PREFIX)
     forget_branches()
 
 

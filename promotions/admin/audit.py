@@ -8,8 +8,21 @@ from django.utils.html import format_html, format_html_join
 from ..models import AuditEntry
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the services write: the admin shows them, and adds, edits or deletes none."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_name", "actor_kind", "action", "object_type", "object_repr", "changed"]
     list_filter = ["actor_kind", "action", "object_type", "actor_name"]
     search_fields = ["actor_name", "object_repr", "object_id", "detail"]
@@ -26,15 +39,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
         "changed",
         "detail",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="before → after")
     def changed(self, entry: AuditEntry):

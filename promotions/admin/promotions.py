@@ -19,12 +19,13 @@ from .. import diffs, rendering
 from ..errors import DomainError, NotAllowed
 from ..models import Promotion
 from ..services import promotions as services
+from .audit import ReadOnlyAdmin
 
 PROMOTION_OPTIONS = ["mode", "atomic", "commit_message"]
 
 
 @admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
+class PromotionAdmin(ReadOnlyAdmin):
     """The leads' audit log. Read-only: a promotion's files and history change only
     through the decisions below, which go through the same services as the API."""
 
@@ -43,15 +44,6 @@ class PromotionAdmin(admin.ModelAdmin):
         ("Metadata", {"fields": ["metadata", "idempotency_key"]}),
     ]
     readonly_fields = [str(name) for _, options in fieldsets for name in options["fields"]]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_approve_permission(self, request):
         return services.can_approve(request.user)

@@ -5,13 +5,12 @@ it from (the engine creates it with the promotion's commit)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
 from django.conf import settings
 
-from ..conf import shared_redis
+from ..conf import forget_shared, shared_key, shared_redis
 from ..models import Repository
 from ..scm import adapter_for
 from ..scm.port import ScmError
@@ -63,16 +62,12 @@ def _key(repository: Repository, branch: str) -> tuple[str, ...]:
     return (repository.backend, where, repository.full_name, branch)
 
 
-def _shared_key(key: tuple[str, ...]) -> str:
-    return REDIS_PREFIX + hashlib.sha256("\x00".join(key).encode()).hexdigest()
-
-
 def _seen_recently(key: tuple[str, ...]) -> bool:
     seen = _seen.get(key)
     if seen is not None and time.monotonic() - seen < SEEN_SECONDS:
         return True
     client = shared_redis()
-    if client is None or not client.exists(_shared_key(key)):
+    if client is None or not client.exists(shared_key(REDIS_PREFIX, key)):
         return False
     _remember_here(key)
     return True
@@ -82,7 +77,7 @@ def _remember(key: tuple[str, ...]) -> None:
     _remember_here(key)
     client = shared_redis()
     if client is not None:
-        client.set(_shared_key(key), 1, ex=SEEN_SECONDS)
+        client.set(shared_key(REDIS_PREFIX, key), 1, ex=SEEN_SECONDS)
 
 
 def _remember_here(key: tuple[str, ...]) -> None:
@@ -96,7 +91,4 @@ def _remember_here(key: tuple[str, ...]) -> None:
 def forget_branches() -> None:
     """Forget every branch seen (tests: the repositories are made again)."""
     _seen.clear()
-    client = shared_redis()
-    if client is not None:
-        for key in client.scan_iter(f"{REDIS_PREFIX}*"):
-            client.delete(key)
+    forget_shared(REDIS_PREFIX)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from urllib.parse import quote
@@ -23,7 +22,7 @@ from django.conf import settings
 from github import GithubException
 from github.Requester import Requester
 
-from ...conf import shared_redis
+from ...conf import forget_shared, shared_key, shared_redis
 from ..port import BLOB_MODE, NewCommit
 from .errors import translated_errors
 
@@ -61,7 +60,7 @@ def signatures_required(requester: Requester, full_name: str, branch: str) -> bo
     _keep(key, required)
     client = shared_redis()
     if client is not None:
-        client.set(_shared_key(key), int(required), ex=RULES_CACHE_SECONDS)
+        client.set(shared_key(RULES_REDIS_PREFIX, key), int(required), ex=RULES_CACHE_SECONDS)
     return required
 
 
@@ -73,25 +72,18 @@ def _keep(key: tuple[str, str, str], required: bool) -> None:
 def _shared(key: tuple[str, str, str]) -> bool | None:
     """What another worker process read of these rules lately (with Redis), kept here too."""
     client = shared_redis()
-    found = client.get(_shared_key(key)) if client is not None else None
+    found = client.get(shared_key(RULES_REDIS_PREFIX, key)) if client is not None else None
     if found is None:
         return None
     _keep(key, found == b"1")
     return found == b"1"
 
 
-def _shared_key(key: tuple[str, str, str]) -> str:
-    return RULES_REDIS_PREFIX + hashlib.sha256("\x00".join(key).encode()).hexdigest()
-
-
 def forget_rules() -> None:
     """Read every branch's rules again on next use (tests; a ruleset known changed)."""
     with _rules_lock:
         _rules.clear()
-    client = shared_redis()
-    if client is not None:
-        for found in client.scan_iter(f"{RULES_REDIS_PREFIX}*"):
-            client.delete(found)
+    forget_shared(RULES_REDIS_PREFIX)
 
 
 def plain_files_only(commits: list[NewCommit]) -> bool:
