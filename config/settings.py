@@ -129,6 +129,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# The hot reads (a key, a status document, a lane's queue) as server-side prepared
+# statements (promotions.prepared). Off behind a transaction-mode pooler that cannot
+# keep them (PgBouncer before 1.21, or without max_prepared_statements).
+PREPARED_STATEMENTS = env.bool("PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -154,6 +158,7 @@ Q_CLUSTER = {
     "poll": env.float("Q_POLL_SECONDS", default=0.02),
     "save_limit": 1000,
     "label": "Task queue",
+    "log_level": env.str("LOG_LEVEL", default="INFO"),  # its own logger follows the service's level
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

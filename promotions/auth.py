@@ -1,12 +1,24 @@
 """Pods authenticate with `Authorization: Bearer <key>`: one query finds the key, its
 pod and the repositories granted to it (kept on `pod.granted_repositories`, so the
-request needs no second query for them)."""
+request needs no second query for them).
 
-from datetime import timedelta
+With Redis, each process keeps the rows of the keys it has found, and a request asks
+Redis one small question instead: has any key, pod, repository or grant changed since
+those rows were read? Every such change counts up one number there (access_changed,
+wired to the models' signals in apps.py, and called by services that update rows
+without them), after its transaction commits, so a revoked key is refused from the
+moment its revocation is committed. Without Redis, the database answers every request."""
 
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from .conf import shared_redis
 from .keys import hash_key
 from .models import ApiKey, Pod, Repository
 from .prepared import PreparedQuery, columns, instance
@@ -26,25 +38,66 @@ _KEY = PreparedQuery(
 )
 
 
+# The count of access changes (see the module's docstring).
+ACCESS_GENERATION = "patchgate:access-generation"
+# Keys a process remembers at most; past that it starts again.
+REMEMBERED_KEYS = 10_000
+
+
+class _Found(NamedTuple):
+    generation: int
+    rows: list[tuple]
+    last_used_at: datetime | None
+
+
+_found: dict[str, _Found] = {}
+
+
 def pod_for_key(raw_key: str) -> Pod | None:
     """The active pod holding this unrevoked key, or None (unknown, revoked and
     malformed keys alike). Notes when the key was last used."""
     raw_key = raw_key.strip()
     if not raw_key:
         return None
-    rows = _KEY.rows(hash_key(raw_key))
-    if not rows:
-        return None
-    key_id, last_used_at = rows[0][:2]
+    key_hash = hash_key(raw_key)
+    client = shared_redis()
+    generation = int(client.get(ACCESS_GENERATION) or 0) if client is not None else -1
+    found = _found.get(key_hash)
+    if found is None or found.generation != generation or generation < 0:
+        rows = _KEY.rows(key_hash)  # read after the generation: a change meanwhile makes them stale at once
+        if not rows:
+            return None
+        found = _Found(generation, rows, rows[0][1])
+    now = timezone.now()
+    if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=found.rows[0][0]).update(last_used_at=now)
+        found = found._replace(last_used_at=now)
+    if generation >= 0:
+        if len(_found) >= REMEMBERED_KEYS:
+            _found.clear()
+        _found[key_hash] = found
+    return _pod_of(found.rows)
+
+
+def _pod_of(rows: list[tuple]) -> Pod:
+    """A fresh pod (and its granted repositories) from the key's rows, for one request."""
     repositories_at = 2 + len(_POD)
     pod = instance(Pod, rows[0][2:repositories_at])
     pod.granted_repositories = [  # type: ignore[attr-defined]
         instance(Repository, row[repositories_at:]) for row in rows if row[repositories_at] is not None
     ]
-    now = timezone.now()
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
     return pod
+
+
+def access_changed(**_signal) -> None:
+    """Count an access change (a key, pod, repository or grant written): processes read
+    their keys' rows again. Counted now and again once the transaction commits: a
+    request between the two may read the rows as they were, and keep them only until
+    the second count."""
+    client = shared_redis()
+    if client is not None:
+        client.incr(ACCESS_GENERATION)
+        transaction.on_commit(lambda: client.incr(ACCESS_GENERATION))
 
 
 class PodKeyAuthentication(authentication.BaseAuthentication):

@@ -22,7 +22,12 @@ def glob_lines(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=512)
-def _compile(glob: str) -> re.Pattern:
+def _pattern(glob: str, folded: bool) -> re.Pattern:
+    glob = glob.lstrip("/")  # paths are relative to the root anyway
+    if glob.endswith("/"):  # a directory: everything under it
+        glob += "**"
+    if folded:
+        glob = path_fold(glob)
     pattern, index = "", 0
     while index < len(glob):
         if glob.startswith("**/", index):
@@ -40,12 +45,7 @@ def _compile(glob: str) -> re.Pattern:
 
 def path_matches(glob: str, path: str, *, folded: bool = True) -> bool:
     """Whether `path` matches `glob`: on their folded forms, or exactly with folded=False."""
-    glob = glob.lstrip("/")  # paths are relative to the root anyway
-    if glob.endswith("/"):  # a directory: everything under it
-        glob += "**"
-    if folded:
-        glob, path = path_fold(glob), path_fold(path)
-    return _compile(glob).fullmatch(path) is not None
+    return _pattern(glob, folded).fullmatch(path_fold(path) if folded else path) is not None
 
 
 def first_match(globs: list[str], path: str, *, folded: bool = True) -> str | None:

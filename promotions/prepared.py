@@ -7,13 +7,22 @@ converters the ORM would apply, so it answers what the queryset would."""
 
 from __future__ import annotations
 
+import functools
+import itertools
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Model, QuerySet
+
+try:  # the PostgreSQL driver, when installed
+    import psycopg
+except ImportError:
+    psycopg = None  # type: ignore[assignment]
 
 M = TypeVar("M", bound=Model)
 
@@ -42,7 +51,7 @@ class PreparedQuery:
         params = list(compiled.params)
         for position, value in zip(compiled.positions, values, strict=True):
             params[position] = value
-        with connection.cursor() as cursor:
+        with bound_cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if compiled.converters:
@@ -58,6 +67,54 @@ class PreparedQuery:
             compiled = _Compiled(sql, tuple(params), positions, compiler, converters)
             self._compiled[connection.alias] = compiled
             return compiled
+
+
+def bound_cursor():
+    """A Django cursor (logged and counted as Django's own) for statements run again
+    and again. On PostgreSQL it sends values apart from the statement, and unless
+    PREPARED_STATEMENTS is off the server parses and plans each statement once per
+    connection (connections persist: CONN_MAX_AGE), then only binds and runs it: for
+    the key's four-table join that is most of the server's work. Django's own cursors
+    write values in as literals, which the server parses anew on every call.
+    Elsewhere, Django's cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    return connection._prepare_cursor(_BoundCursor(connection.connection))
+
+
+if psycopg is not None:
+
+    class _BoundCursor(psycopg.RawCursor):
+        """Takes Django's placeholders, numbered once per statement text ($1, $2, ...;
+        psycopg would parse a long statement anew on every call), and prepares what it
+        runs, and only that: the connection's other statements stay unprepared and
+        uncounted (psycopg would otherwise keep every distinct text it runs among its
+        candidates, a large submission's included)."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            query = _numbered(query)
+            if not settings.PREPARED_STATEMENTS:
+                return super().execute(query, params, binary=binary)
+            threshold = self.connection.prepare_threshold
+            self.connection.prepare_threshold = 0
+            try:
+                return super().execute(query, params, binary=binary)
+            finally:
+                self.connection.prepare_threshold = threshold
+
+        def _send_query_prepared(self, name, pgq, *, binary=None):
+            # psycopg notes the statement it ran only when it did not prepare it;
+            # Django's query log and tests read it there.
+            self._query = pgq
+            return super()._send_query_prepared(name, pgq, binary=binary)
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> str:
+    """Django's `%s` placeholders as PostgreSQL's $1, $2, ... (and `%%` as `%`)."""
+    numbers = itertools.count(1)
+    return re.sub(r"%[s%]", lambda match: "%" if match[0] == "%%" else f"${next(numbers)}", sql)
 
 
 def columns(model: type[Model], prefix: str = "") -> list[str]:

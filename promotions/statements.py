@@ -25,16 +25,74 @@ from django.db.models import (
     PositiveIntegerField,
     TextField,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
 
+from .prepared import bound_cursor
 
-def insert_sql(rows: Sequence[Model], *, returning: bool = False, linked: RawSQL | None = None) -> tuple[str, list]:
+
+def insert_sql(rows: Sequence[Model]) -> tuple[str, list]:
     """The INSERT of `rows` as Django writes it (defaults, auto_now, each value prepared
-    by its field), compiled once per shape. `linked` rows take that expression as
-    their promotion."""
-    sql, fields = _insert_shape(type(rows[0]), len(rows), returning, linked)
+    by its field), compiled once per shape."""
+    sql, fields = _insert_shape(type(rows[0]), len(rows))
     return sql, row_values(rows, fields)
+
+
+def insert_linked(lock: tuple[str, list], parent: Model, children: Sequence[Sequence[Model]], link: str) -> int:
+    """PostgreSQL, one statement (prepared: promotions.prepared.bound_cursor): take the
+    `lock` (a SELECT), INSERT `parent` (unsaved), then each non-empty list of
+    `children` (unsaved) with their `link` field set to the parent's new id, which it
+    returns. Outside a transaction the statement is one of its own: all or nothing."""
+    groups = [rows for rows in children if rows]
+    shape = tuple((type(rows[0]), len(rows)) for rows in groups)
+    sql, parent_fields, group_fields = _linked_shape(lock[0], type(parent), shape, link)
+    params = [*lock[1], *row_values([parent], parent_fields)]
+    for rows, fields in zip(groups, group_fields, strict=True):
+        params += row_values(rows, fields)
+    with bound_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _linked_shape(
+    lock: str, parent: type[Model], groups: tuple[tuple[type[Model], int], ...], link: str
+) -> tuple[str, list[Field], list[list[Field]]]:
+    """The SQL of insert_linked, and the fields whose values are its parameters."""
+    quote = connection.ops.quote_name
+    pk = _quoted_pk(parent)
+    parent_fields = _valued(parent)
+    sql = (
+        f"WITH locked AS ({lock}), parent AS (INSERT INTO {quote(parent._meta.db_table)} "
+        f"({_columns(parent_fields)}) SELECT {_cast_parameters(parent_fields)} FROM locked RETURNING {pk})"
+    )
+    group_fields = []
+    for number, (model, count) in enumerate(groups):
+        fields = _valued(model, without=link)
+        columns = _columns([cast(Field, model._meta.get_field(link)), *fields])
+        values = ", ".join([f"({_cast_parameters(fields)})"] * count)
+        sql += (
+            f", group_{number} AS (INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+            f"SELECT parent.{pk}, v.* FROM parent, (VALUES {values}) AS v)"
+        )
+        group_fields.append(fields)
+    return f"{sql} SELECT {pk} FROM parent", parent_fields, group_fields
+
+
+def _valued(model: type[Model], without: str = "") -> list[Field]:
+    """The fields an INSERT gives values to: every concrete one but the key (and `without`)."""
+    return [field for field in model._meta.concrete_fields if not field.primary_key and field.name != without]
+
+
+def _columns(fields: Sequence[Field]) -> str:
+    return ", ".join(_column(field) for field in fields)
+
+
+def _cast_parameters(fields: Sequence[Field]) -> str:
+    """A parameter per field, cast to its column's type, as a SELECT or VALUES list
+    needs them. Lengths are left to the INSERT: a cast to varchar(n) would cut a
+    longer value where the INSERT refuses it."""
+    types = (field.cast_db_type(connection) or "" for field in fields)
+    return ", ".join(f"%s::{'varchar' if type_.startswith('varchar') else type_}" for type_ in types)
 
 
 def row_values(rows: Sequence[Model], fields: Sequence[Field]) -> list:
@@ -61,22 +119,14 @@ def _db_value(field: Field, value: object, database) -> object:
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_shape(model: type[Model], count: int, returning: bool, linked: RawSQL | None) -> tuple[str, list[Field]]:
+def _insert_shape(model: type[Model], count: int) -> tuple[str, list[Field]]:
     """(SQL, the fields whose values are its parameters, row after row)."""
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    rows = [model() for _ in range(count)]
-    if linked is not None:
-        for row in rows:
-            row.promotion_id = linked  # type: ignore[attr-defined]
+    fields = _valued(model)
     query = InsertQuery(model)
-    query.insert_values(fields, rows)
-    compiler = query.get_compiler(connection=connection)
-    if returning:
-        compiler.returning_fields = [model._meta.pk]
-    [(sql, params)] = compiler.as_sql()
-    valued = [field for field in fields if not (linked is not None and field.name == "promotion")]
-    assert len(params) == count * len(valued), "every parameter is a field's value"
-    return sql, valued
+    query.insert_values(fields, [model() for _ in range(count)])
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    assert len(params) == count * len(fields), "every parameter is a field's value"
+    return sql, fields
 
 
 def update_adding(
@@ -111,17 +161,14 @@ def _column(field: Field) -> str:
 def _insert_from_updated(model: type[Model], link: str) -> tuple[str, list[Field]]:
     """INSERT INTO model (...) SELECT <its values, cast to their columns' types>, with
     `link` taken from the updated row, FROM updated: (SQL, the fields of its parameters)."""
-    quote = connection.ops.quote_name
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    valued = [field for field in fields if field.name != link]
-    columns = ", ".join(_column(field) for field in fields)
-    selected = ", ".join(
-        f"updated.{_quoted_pk(field.related_model)}"  # type: ignore[arg-type]
-        if field.name == link
-        else f"%s::{field.cast_db_type(connection)}"
-        for field in fields
+    valued = _valued(model, without=link)
+    linked = cast(Field, model._meta.get_field(link))
+    columns = _columns([linked, *valued])
+    selected = f"updated.{_quoted_pk(linked.related_model)}, {_cast_parameters(valued)}"  # type: ignore[arg-type]
+    return (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) SELECT {selected} FROM updated",
+        valued,
     )
-    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {selected} FROM updated", valued
 
 
 def update_sql(model: type[Model], values: dict, where: dict) -> tuple[str, list]:

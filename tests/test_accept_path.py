@@ -3,6 +3,7 @@ answer is DRF's own rendering written out, status reads never load file contents
 and a large promotion is held at most about three times its size while accepted."""
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -10,13 +11,14 @@ import tracemalloc
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from rest_framework import serializers
 
 from promotions.api.serializers import PromotionSerializer, PromotionSummarySerializer
 from promotions.conf import shared_redis
 from promotions.models import Event, FileChange, Promotion
 from promotions.selectors import promotion_of
+from promotions.services.rows import insert_submission
 
 MB = 1024 * 1024
 BATCH = {
@@ -28,13 +30,15 @@ BATCH = {
 
 
 def expected_post_queries() -> int:
-    """The key (with the pod's repositories); the throttle's count (in Redis when there
+    """The key (with the pod's repositories), unless Redis says this process's memory
+    of it still holds (promotions.auth); the throttle's count (in Redis when there
     is one); the submission: PostgreSQL takes the lane's lock and inserts the promotion,
-    its files and both events in one message, SQLite runs a transaction of three
-    INSERTs (BEGIN IMMEDIATE, COMMIT); the wake (the ORM broker's task row, unless Redis)."""
+    its files and both events in one statement, SQLite
+    runs a transaction of three INSERTs (BEGIN IMMEDIATE, COMMIT); the wake (the ORM
+    broker's task row, unless Redis)."""
     redis = shared_redis() is not None
     submission = 1 if connection.vendor == "postgresql" else 5
-    return 1 + (0 if redis else 1) + submission + (0 if redis else 1)
+    return (0 if redis else 1) + (0 if redis else 1) + submission + (0 if redis else 1)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -60,6 +64,29 @@ def test_a_post_runs_a_pinned_handful_of_queries_and_reads_nothing_back(api, dja
     ]
 
 
+@pytest.mark.parametrize("in_transaction", [False, True])
+@pytest.mark.parametrize("failing", ["a file row (the same path twice)", "an event (no such pod: checked at COMMIT)"])
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_whose_insert_fails_leaves_nothing_and_the_connection_usable(
+    pod, repository, in_transaction, failing
+):
+    def submit(paths: list[str], actor_pod_id: int) -> None:
+        promotion = Promotion(pod=pod, repository=repository, branch="main", commit_message="m", status="queued")
+        files = [FileChange(path=path, content=b"a\n", position=i) for i, path in enumerate(paths)]
+        event = Event(actor_kind="pod", actor_pod_id=actor_pod_id, actor_name="writer", to_status="queued")
+        insert_submission(promotion, files, [event])
+
+    with pytest.raises(IntegrityError):
+        with transaction.atomic() if in_transaction else contextlib.nullcontext():
+            if failing.startswith("a file row"):
+                submit(["outputs/a.md", "outputs/a.md"], pod.pk)
+            else:
+                submit(["outputs/a.md"], pod.pk + 1000)
+    assert (Promotion.objects.count(), FileChange.objects.count(), Event.objects.count()) == (0, 0, 0)
+    submit(["outputs/a.md"], pod.pk)
+    assert (Promotion.objects.count(), FileChange.objects.count(), Event.objects.count()) == (1, 1, 1)
+
+
 def test_the_written_out_documents_are_what_drf_renders(api, repository, pod):
     document = api.post("/api/v1/promotions", BATCH, format="json").json()
     promotion = Promotion.objects.get(pk=document["id"])
@@ -81,9 +108,9 @@ def test_a_status_read_never_loads_file_contents(api, repository, django_assert_
         {"commit_message": "big", "files": [{"path": "big.bin", "encoding": "base64", "content": content}]},
         format="json",
     ).json()
-    throttle = 0 if shared_redis() else 1
+    key_and_throttle = 0 if shared_redis() else 2  # with Redis: the key remembered, the count there
     # the key, the throttle, the promotion with its repository, its files' outcomes
-    with django_assert_num_queries(1 + throttle + 2) as captured:
+    with django_assert_num_queries(key_and_throttle + 2) as captured:
         response = api.get(f"/api/v1/promotions/{document['id']}")
     assert response.status_code == 200 and response.json()["results"][0]["path"] == "big.bin"
     assert not [q for q in captured.captured_queries if '"content"' in q["sql"] or "reasoning_trace" in q["sql"]]

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from promotions.models import Event, FileChange, Pod, Promotion, Repository
+from promotions.models import Event, FileChange, Promotion, Repository
 from promotions.rendering import diff_html, markdown_html
 from promotions.scm.local import repository_path
 from tests.factories import PodFactory, PromotionFactory, RepositoryFactory
@@ -67,7 +67,8 @@ def post_promotion(api, files, **extra):
 def waiting(api, pod, repository, inline_worker):
     """A promotion changing a file on main, held for approval by its pod's policy."""
     post_promotion(api, [{"path": "prompts/system.md", "content": "Be brief.\nBe kind.\n"}])
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     return post_promotion(
         api,
         [{"path": "prompts/system.md", "content": "Be brief.\nBe exact.\n"}],

@@ -4,7 +4,7 @@ diff, approve it and see it land, reject another, retry a failed one."""
 import pytest
 from playwright.sync_api import expect
 
-from promotions.models import Pod, Promotion
+from promotions.models import Promotion
 from tests.factories import PodFactory
 from tests.helpers import Target, client_for
 
@@ -29,7 +29,8 @@ def careful_pod(repository, inline_worker):
     """A pod whose work waits for a lead, with a prompt already on main."""
     pod = PodFactory(name="careful", repositories=[repository])
     post_promotion(pod, "prompts/system.md", "Be brief.\nBe kind.\n")
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     return pod
 
 

@@ -62,7 +62,8 @@ def test_glob_lines_skip_blanks_and_comments():
 
 
 def test_pod_policy_waits_and_names_the_policy(api, pod, inline_worker):
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     promotion = submit(api, "outputs/a.md")
 
     assert promotion.status == Status.AWAITING_APPROVAL
@@ -95,7 +96,8 @@ def test_path_globs_hold_only_matching_batches(api, repository, inline_worker):
 
 
 def test_approval_lands_and_records_the_lead(api, pod, lead, inline_worker):
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     promotion = submit(api, "outputs/a.md")
 
     assert promotion_approve(promotion=promotion, acting_user=lead) is True
@@ -109,7 +111,8 @@ def test_approval_lands_and_records_the_lead(api, pod, lead, inline_worker):
 
 
 def test_reject_needs_a_reason_and_lands_nothing(api, pod, lead, inline_worker):
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     promotion = submit(api, "outputs/a.md")
     events_before = promotion.events.count()
 
@@ -127,7 +130,8 @@ def test_reject_needs_a_reason_and_lands_nothing(api, pod, lead, inline_worker):
 
 
 def test_only_the_approve_permission_decides(api, pod, staff_without_approval, inline_worker):
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     promotion = submit(api, "outputs/a.md")
 
     with pytest.raises(NotAllowed):
@@ -139,7 +143,8 @@ def test_only_the_approve_permission_decides(api, pod, staff_without_approval, i
 
 
 def test_a_pod_has_no_route_to_approve_and_cannot_decide(api, pod, django_user_model):
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     promotion = submit(api, "outputs/a.md")
     inactive = django_user_model.objects.create_superuser("gone", "gone@example.com", "pw", is_active=False)
     for decider in (pod, inactive):
@@ -154,12 +159,15 @@ def test_a_pod_has_no_route_to_approve_and_cannot_decide(api, pod, django_user_m
 def test_retry_cannot_approve_and_approve_cannot_retry(
     api, pod, lead, inline_worker, branches_deleted_after_submission
 ):
-    Pod.objects.filter(pk=pod.pk).update(require_approval=True)
+    pod.require_approval = True
+    pod.save(update_fields=["require_approval"])
     waiting = submit(api, "outputs/a.md")
     with pytest.raises(IllegalTransition):
         promotion_retry(promotion=waiting, acting_user=lead)
 
-    Pod.objects.filter(pk=pod.pk).update(require_approval=False)
+    pod.require_approval = False
+
+    pod.save(update_fields=["require_approval"])
     failed = submit(api, "outputs/b.md", branch="feature")
     assert failed.status == Status.FAILED
     with pytest.raises(IllegalTransition):

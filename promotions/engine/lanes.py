@@ -176,7 +176,7 @@ def lock_for_queueing(repository_id: int, branch: str) -> None:
 
 def queueing_lock(repository_id: int, branch: str) -> tuple[str, list[int]]:
     """The statement lock_for_queueing runs (PostgreSQL), for a caller that sends it in
-    one message with the INSERTs that follow, so the lock is never held across a round
+    one round trip with the INSERTs that follow, so the lock is never held across a round
     trip to the client (promotions.services.rows)."""
     digest = hashlib.blake2b(f"patchgate lane {repository_id}:{branch}".encode(), digest_size=8).digest()
     return "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]

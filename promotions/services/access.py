@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..audit import Actor, Changes, record_audit
+from ..auth import access_changed
 from ..errors import InvalidRequest
 from ..keys import hash_key, new_raw_key
 from ..models import ApiKey, Pod, Repository
@@ -36,6 +37,7 @@ def key_revoke(*, api_key: ApiKey, actor: Actor) -> bool:
     with transaction.atomic():
         revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if revoked:
+            access_changed()  # an UPDATE sends no signal
             api_key.refresh_from_db(fields=["revoked_at"])
             record_audit(actor, "key.revoke", api_key, detail=f"of pod {api_key.pod.name}")
     return bool(revoked)

@@ -2,12 +2,14 @@
 the lane's queueing lock (promotions.engine.lanes: on PostgreSQL no other promotion
 of the branch gets an id until this one's rows are committed).
 
-- On PostgreSQL, an ordinary submission is ONE message: the lock and the three
-  INSERTs (multi-row ones for files and events), which PostgreSQL runs as one
-  transaction. The lock is then held for the server's own work only, never across a
-  round trip to a Python thread that may be waiting for the GIL: many pods can submit
-  to one branch at once without queueing behind each other's round trips.
-- A large submission (SQLite, or more than ONE_MESSAGE_BYTES of content) is a
+- On PostgreSQL, an ordinary submission is ONE statement (statements.insert_linked):
+  the lock, then the three INSERTs (multi-row ones for files and events), prepared
+  once per connection and shape (promotions.prepared.bound_cursor) and run as a
+  transaction of its own. The lock is then held for the server's own work only, never
+  across a round trip to a Python thread that may be waiting for the GIL: many pods
+  can submit to one branch at once without queueing behind each other's round trips.
+- A large submission (SQLite, more than ONE_STATEMENT_BYTES of content or
+  ONE_STATEMENT_FILES files) is a
   transaction with INSERTs bounded by bytes, so that the driver's copy of a statement
   (PostgreSQL's text protocol writes bytea as hex: twice the bytes) stays small next
   to the content itself, and nothing of it outlives the statement.
@@ -15,7 +17,6 @@ Nothing is read back: the promotion's id comes back from its INSERT."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,15 +24,15 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
-from django.db.models.expressions import RawSQL
-from psycopg.adapt import Transformer
 
 from ..engine.lanes import lock_for_queueing, queueing_lock
 from ..models import Event, FileChange, Promotion
-from ..statements import insert_sql
+from ..statements import insert_linked, insert_sql
 
-# Content bytes sent in the single message; more goes the transactional way.
-ONE_MESSAGE_BYTES = 1024 * 1024
+# Content bytes and files sent in the one statement; more goes the transactional way.
+# (A statement takes at most 65,535 parameters: 12 per file.)
+ONE_STATEMENT_BYTES = 1024 * 1024
+ONE_STATEMENT_FILES = 1000
 # Content bytes per INSERT on the transactional way; one file larger than this goes alone.
 INSERT_BATCH_BYTES = 4 * 1024 * 1024
 
@@ -40,8 +41,8 @@ def insert_submission(promotion: Promotion, files: list[FileChange], events: lis
     """INSERT `promotion` (unsaved; its pk is set), then `files` and `events` (unsaved,
     in order, for that promotion). The file rows and events keep no ids of their own."""
     size = sum(len(row.content or b"") for row in files)
-    if connection.vendor == "postgresql" and size <= ONE_MESSAGE_BYTES:
-        _in_one_message(promotion, files, events)
+    if connection.vendor == "postgresql" and size <= ONE_STATEMENT_BYTES and len(files) <= ONE_STATEMENT_FILES:
+        _in_one_statement(promotion, files, events)
         return
     with transaction.atomic():
         lock_for_queueing(promotion.repository_id, promotion.branch)
@@ -65,46 +66,12 @@ def _insert_content(rows: list[FileChange]) -> None:
         cursor.execute(sql.replace("%s", "%b"), params)
 
 
-def _in_one_message(promotion: Promotion, files: list[FileChange], events: list[Event]) -> None:
-    statements = [
-        queueing_lock(promotion.repository_id, promotion.branch),
-        insert_sql([promotion], returning=True),
-        insert_sql(files, linked=_CURRENT_PROMOTION),
-        insert_sql(events, linked=_CURRENT_PROMOTION),
-    ]
-    with _savepoint_if_in_transaction(), connection.cursor() as cursor:
-        # In autocommit, PostgreSQL runs the statements of one message as one transaction.
-        # Bytes: psycopg sends them as they are.
-        cursor.execute(_with_literals(statements))  # type: ignore[arg-type]
-        cursor.nextset()  # from the lock's result to the promotion's RETURNING
-        promotion.pk = cursor.fetchone()[0]
+def _in_one_statement(promotion: Promotion, files: list[FileChange], events: list[Event]) -> None:
+    with _savepoint_if_in_transaction():
+        lock = queueing_lock(promotion.repository_id, promotion.branch)
+        promotion.pk = insert_linked(lock, promotion, [files, events], link="promotion")
     promotion._state.adding, promotion._state.db = False, connection.alias
     _attach(promotion, [*files, *events])
-
-
-# The promotion inserted before, in the same transaction (its id sequence's current value).
-_CURRENT_PROMOTION = RawSQL(f"currval(pg_get_serial_sequence('{Promotion._meta.db_table}', 'id'))", [])
-
-
-def _with_literals(statements: list[tuple[str, list]]) -> bytes:
-    """The statements as one text with their values written in as literals, by the
-    driver's own adapters (as its client-side binding would): the driver then sends it
-    as it is, without parsing a long text with many values again on every call."""
-    literal = Transformer.from_context(connection.connection).as_literal
-    text = []
-    for sql, params in statements:
-        pieces = _pieces(sql)
-        text.append(pieces[0])
-        for value, piece in zip(params, pieces[1:], strict=True):
-            text += [b"NULL" if value is None else literal(value), piece]
-        text.append(b";\n")
-    return b"".join(text)
-
-
-@functools.lru_cache(maxsize=64)
-def _pieces(sql: str) -> list[bytes]:
-    assert "%" not in sql.replace("%s", ""), "only %s placeholders"
-    return [piece.encode() for piece in sql.split("%s")]
 
 
 def _attach(promotion: Promotion, rows: list[Model]) -> None:
