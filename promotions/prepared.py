@@ -11,6 +11,7 @@ import functools
 import itertools
 import re
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -51,9 +52,7 @@ class PreparedQuery:
         params = list(compiled.params)
         for position, value in zip(compiled.positions, values, strict=True):
             params[position] = value
-        with bound_cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+        rows = fetch_all(compiled.sql, params)
         if compiled.converters:
             return list(compiled.compiler.apply_converters(rows, compiled.converters))
         return rows
@@ -69,18 +68,34 @@ class PreparedQuery:
             return compiled
 
 
-def bound_cursor():
-    """A Django cursor (logged and counted as Django's own) for statements run again
-    and again. On PostgreSQL it sends values apart from the statement, and unless
+def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """The rows of a statement run again and again, logged and counted as Django's own
+    queries. On PostgreSQL the values go apart from the statement, and unless
     PREPARED_STATEMENTS is off the server parses and plans each statement once per
     connection (connections persist: CONN_MAX_AGE), then only binds and runs it: for
     the key's four-table join that is most of the server's work. Django's own cursors
-    write values in as literals, which the server parses anew on every call.
-    Elsewhere, Django's cursor."""
+    write values in as literals, which the server parses anew on every call. Each
+    statement keeps its cursor on the connection, and with it the driver's adapters
+    for its values and columns. Elsewhere, Django's cursor."""
     if connection.vendor != "postgresql":
-        return connection.cursor()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
     connection.ensure_connection()
-    return connection._prepare_cursor(_BoundCursor(connection.connection))
+    statements = _cursors.setdefault(connection.connection, {})
+    kept = statements.get(sql)
+    if kept is None or kept.closed:
+        if len(statements) >= KEPT_CURSORS:
+            statements.clear()
+        kept = statements[sql] = _BoundCursor(connection.connection)
+    wrapped = connection._prepare_cursor(kept)  # type: ignore[attr-defined]  # not closed afterwards: see above
+    wrapped.execute(sql, params)
+    return wrapped.fetchall()
+
+
+# The cursors of a connection's statements (fetch_all), by connection; at most this many each.
+_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+KEPT_CURSORS = 128
 
 
 if psycopg is not None:

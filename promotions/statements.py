@@ -27,7 +27,7 @@ from django.db.models import (
 )
 from django.db.models.sql import InsertQuery
 
-from .prepared import bound_cursor
+from .prepared import fetch_all
 
 
 def insert_sql(rows: Sequence[Model]) -> tuple[str, list]:
@@ -38,7 +38,7 @@ def insert_sql(rows: Sequence[Model]) -> tuple[str, list]:
 
 
 def insert_linked(lock: tuple[str, list], parent: Model, children: Sequence[Sequence[Model]], link: str) -> int:
-    """PostgreSQL, one statement (prepared: promotions.prepared.bound_cursor): take the
+    """PostgreSQL, one statement (prepared: promotions.prepared.fetch_all): take the
     `lock` (a SELECT), INSERT `parent` (unsaved), then each non-empty list of
     `children` (unsaved) with their `link` field set to the parent's new id, which it
     returns. Outside a transaction the statement is one of its own: all or nothing."""
@@ -48,9 +48,8 @@ def insert_linked(lock: tuple[str, list], parent: Model, children: Sequence[Sequ
     params = [*lock[1], *row_values([parent], parent_fields)]
     for rows, fields in zip(groups, group_fields, strict=True):
         params += row_values(rows, fields)
-    with bound_cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    [(parent_id,)] = fetch_all(sql, params)
+    return parent_id
 
 
 @functools.lru_cache(maxsize=64)

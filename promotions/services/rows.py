@@ -4,7 +4,7 @@ of the branch gets an id until this one's rows are committed).
 
 - On PostgreSQL, an ordinary submission is ONE statement (statements.insert_linked):
   the lock, then the three INSERTs (multi-row ones for files and events), prepared
-  once per connection and shape (promotions.prepared.bound_cursor) and run as a
+  once per connection and shape (promotions.prepared.fetch_all) and run as a
   transaction of its own. The lock is then held for the server's own work only, never
   across a round trip to a Python thread that may be waiting for the GIL: many pods
   can submit to one branch at once without queueing behind each other's round trips.
