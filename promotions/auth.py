@@ -22,6 +22,7 @@ from .conf import shared_redis
 from .keys import hash_key
 from .models import ApiKey, Pod, Repository
 from .prepared import PreparedQuery, columns, instance
+from .throttling import queue_count
 
 # last_used_at is advisory: writing it at most once a minute spares a write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -53,21 +54,39 @@ class _Found(NamedTuple):
 _found: dict[str, _Found] = {}
 
 
-def pod_for_key(raw_key: str) -> Pod | None:
+def pod_for_key(raw_key: str, *, count_request: bool = False) -> Pod | None:
     """The active pod holding this unrevoked key, or None (unknown, revoked and
-    malformed keys alike). Notes when the key was last used."""
+    malformed keys alike). Notes when the key was last used. `count_request`: for a
+    key this process remembers, the request is counted for the pod's throttle in the
+    same round trip to Redis as the check that the key's rows still hold."""
     raw_key = raw_key.strip()
     if not raw_key:
         return None
     key_hash = hash_key(raw_key)
     client = shared_redis()
-    generation = int(client.get(ACCESS_GENERATION) or 0) if client is not None else -1
     found = _found.get(key_hash)
-    if found is None or found.generation != generation or generation < 0:
-        rows = _KEY.rows(key_hash)  # read after the generation: a change meanwhile makes them stale at once
-        if not rows:
-            return None
-        found = _Found(generation, rows, rows[0][1])
+    pod = None
+    if client is None:
+        generation = -1
+    elif found is not None and count_request:
+        pipe = client.pipeline(transaction=False)
+        pipe.get(ACCESS_GENERATION)
+        pod = _pod_of(found.rows)
+        settle_count = queue_count(pipe, pod)
+        counted_generation, *counts = pipe.execute()
+        generation = int(counted_generation or 0)
+        settle_count(counts, generation == found.generation)
+        if generation != found.generation:
+            pod = None
+    else:
+        generation = int(client.get(ACCESS_GENERATION) or 0)
+    if pod is None:
+        if found is None or found.generation != generation or generation < 0:
+            rows = _KEY.rows(key_hash)  # read after the generation: a change meanwhile makes them stale at once
+            if not rows:
+                return None
+            found = _Found(generation, rows, rows[0][1])
+        pod = _pod_of(found.rows)
     now = timezone.now()
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=found.rows[0][0]).update(last_used_at=now)
@@ -76,7 +95,7 @@ def pod_for_key(raw_key: str) -> Pod | None:
         if len(_found) >= REMEMBERED_KEYS:
             _found.clear()
         _found[key_hash] = found
-    return _pod_of(found.rows)
+    return pod
 
 
 def _pod_of(rows: list[tuple]) -> Pod:
@@ -110,7 +129,7 @@ class PodKeyAuthentication(authentication.BaseAuthentication):
         keyword, _, raw_key = header.partition(" ")
         if keyword.lower() != self.keyword.lower():
             return None
-        pod = pod_for_key(raw_key)
+        pod = pod_for_key(raw_key, count_request=True)  # every pod request meets PodRateThrottle
         if pod is None:
             # Same answer for unknown, revoked and malformed keys: no hint which.
             raise exceptions.AuthenticationFailed("Invalid API key.")

@@ -4,7 +4,7 @@
 Counted as a sliding window over two fixed ones (the previous window's count,
 weighted by how much of it still lies within one period, plus the current
 window's): one Redis round trip per request with REDIS_URL (INCR and GET in one
-pipeline), else one INSERT ... ON CONFLICT ... RETURNING on a row per pod, so every
+pipeline; for a key its process remembers, the key's own round trip: queue_count), else one INSERT ... ON CONFLICT ... RETURNING on a row per pod, so every
 web process sees the same counts. A refused request is taken back out of the
 count, as DRF's own throttles do not count it either."""
 
@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
@@ -92,19 +94,56 @@ class PodRateThrottle(BaseThrottle):
         return self.seconds
 
 
-def _count(pod: Pod) -> Window:
+@dataclass(frozen=True)
+class _Slot:
+    """Where one request of a pod is counted: its counter, the current fixed window."""
+
+    key: str
+    number: int
+    period: int
+    limit: int
+    elapsed: float  # seconds into the window
+
+
+def _slot_of(pod: Pod) -> _Slot:
     limit, period = parse_rate(rate_of(pod))
-    now = time.time()
-    slot, elapsed = divmod(now, period)
+    number, elapsed = divmod(time.time(), period)
     # The pod's creation time: the id of a deleted pod may be given again. The period:
     # a changed rate starts afresh.
-    key = f"{pod.pk}-{pod.created_at.timestamp():.6f}-{period}"
+    return _Slot(f"{pod.pk}-{pod.created_at.timestamp():.6f}-{period}", int(number), period, limit, elapsed)
+
+
+def _count(pod: Pod) -> Window:
+    counted = pod.__dict__.pop("counted_request", None)  # by queue_count, in its caller's round trip
+    slot = counted[0] if counted else _slot_of(pod)
     store = _store()
-    count, previous = store(key, int(slot), period, undo=False)
-    window = Window(limit, period, count, previous, elapsed)
+    count, previous = counted[1] if counted else store(slot.key, slot.number, slot.period, undo=False)
+    window = Window(slot.limit, slot.period, count, previous, slot.elapsed)
     if not window.allowed:
-        store(key, int(slot), period, undo=True)
+        store(slot.key, slot.number, slot.period, undo=True)
     return window
+
+
+def queue_count(pipe: redis.client.Pipeline, pod: Pod) -> Callable[[list, bool], None]:
+    """Count one request of `pod` in a caller's Redis round trip (the key's check,
+    promotions.auth): queues the count's three commands on `pipe` and returns what to
+    call with their results once it has run, and whether the count stands. A count
+    that stands is kept on `pod` for its throttle (pod_request_wait) to weigh; one that
+    does not (the pod was not the one it was taken for) is taken back."""
+    slot = _slot_of(pod)
+    current, earlier = _redis_keys(slot)
+    pipe.incr(current)
+    pipe.expire(current, 2 * slot.period)
+    pipe.get(earlier)
+
+    def settle(results: list, stands: bool) -> None:
+        count, _, previous = results
+        if stands:
+            pod.counted_request = (slot, (int(count), int(previous or 0)))  # type: ignore[attr-defined]
+        else:
+            _redis_count(slot.key, slot.number, slot.period, undo=True)
+
+    return settle
 
 
 def _store():
@@ -112,10 +151,15 @@ def _store():
     return _redis_count if shared_redis() else _database_count
 
 
+def _redis_keys(slot: _Slot) -> tuple[str, str]:
+    """The counters of the slot's window and of the window before."""
+    return f"patchgate:throttle:{slot.key}:{slot.number}", f"patchgate:throttle:{slot.key}:{slot.number - 1}"
+
+
 def _redis_count(key: str, slot: int, period: int, *, undo: bool) -> tuple[int, int]:
     client = shared_redis()
     assert client is not None
-    current, earlier = f"patchgate:throttle:{key}:{slot}", f"patchgate:throttle:{key}:{slot - 1}"
+    current, earlier = _redis_keys(_Slot(key, slot, period, 0, 0))
     if undo:
         client.decr(current)
         return 0, 0

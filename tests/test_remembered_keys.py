@@ -66,3 +66,12 @@ def test_a_remembered_key_costs_no_query_with_redis(api):
         assert api.get("/api/v1/promotions/0").status_code == 404
     key_queries = [query for query in captured.captured_queries if "promotions_apikey" in query["sql"]]
     assert len(key_queries) == (0 if shared_redis() is not None else 1)
+
+
+def test_a_remembered_keys_requests_count_for_its_pods_rate_as_it_stands(api, pod):
+    pod.throttle_rate = "3/min"
+    pod.save(update_fields=["throttle_rate"])
+    assert [api.get("/api/v1/promotions").status_code for _ in range(5)] == [200, 200, 200, 429, 429]
+    pod.throttle_rate = "4/min"
+    pod.save(update_fields=["throttle_rate"])
+    assert [api.get("/api/v1/promotions").status_code for _ in range(2)] == [200, 429]
