@@ -6,7 +6,9 @@ and sent in fewer round trips than the ORM would take:
 - on PostgreSQL, the engine's UPDATEs written once per shape (update_sql); a status
   change with its event, in one statement (update_adding, audit.transition); a train's
   outcomes in one statement that applies them only while the lane's lease holds
-  (updates_if, rows_update_sql, engine.lanes.Lease.hold_while)."""
+  (updates_if, rows_update_sql, engine.lanes.Lease.hold_while).
+Those run as prepared statements (prepared.fetch_all): parsed and planned once per
+connection and shape."""
 
 from __future__ import annotations
 
@@ -141,9 +143,7 @@ def update_adding(
         f"WITH updated AS ({update[0]} RETURNING {_quoted_pk(model)}), "
         f"added AS ({insert} RETURNING 1) SELECT {last} FROM added"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*update[1], *row_values([added], fields), *last_params])
-        return bool(cursor.fetchall())
+    return bool(fetch_all(sql, [*update[1], *row_values([added], fields), *last_params]))
 
 
 def _quoted_pk(model: type[Model]) -> str:
@@ -230,6 +230,5 @@ def updates_if(guard: tuple[str, list], updates: list[tuple[str, list]]) -> bool
     for number, (update, update_params) in enumerate(updates):
         sql += f", update_{number} AS ({update} AND EXISTS (SELECT 1 FROM guard))"
         params += update_params
-    with connection.cursor() as cursor:
-        cursor.execute(sql + " SELECT count(*) FROM guard", params)
-        return bool(cursor.fetchone()[0])
+    [(held,)] = fetch_all(sql + " SELECT count(*) FROM guard", params)
+    return bool(held)
