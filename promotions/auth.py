@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+import redis
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -64,38 +65,39 @@ def pod_for_key(raw_key: str, *, count_request: bool = False) -> Pod | None:
         return None
     key_hash = hash_key(raw_key)
     client = shared_redis()
-    found = _found.get(key_hash)
-    pod = None
-    if client is None:
-        generation = -1
-    elif found is not None and count_request:
-        pipe = client.pipeline(transaction=False)
-        pipe.get(ACCESS_GENERATION)
-        pod = _pod_of(found.rows)
-        settle_count = queue_count(pipe, pod)
-        counted_generation, *counts = pipe.execute()
-        generation = int(counted_generation or 0)
-        settle_count(counts, generation == found.generation)
-        if generation != found.generation:
-            pod = None
-    else:
-        generation = int(client.get(ACCESS_GENERATION) or 0)
-    if pod is None:
-        if found is None or found.generation != generation or generation < 0:
-            rows = _KEY.rows(key_hash)  # read after the generation: a change meanwhile makes them stale at once
-            if not rows:
-                return None
-            found = _Found(generation, rows, rows[0][1])
-        pod = _pod_of(found.rows)
+    generation, found, pod = _remembered(client, key_hash, count_request) if client is not None else (-1, None, None)
+    if found is None:
+        rows = _KEY.rows(key_hash)  # read after the generation: a change meanwhile makes them stale at once
+        if not rows:
+            return None
+        found = _Found(generation, rows, rows[0][1])
     now = timezone.now()
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=found.rows[0][0]).update(last_used_at=now)
         found = found._replace(last_used_at=now)
-    if generation >= 0:
+    if client is not None:
         if len(_found) >= REMEMBERED_KEYS:
             _found.clear()
         _found[key_hash] = found
-    return pod
+    return pod or _pod_of(found.rows)
+
+
+def _remembered(client: redis.Redis, key_hash: str, count_request: bool) -> tuple[int, _Found | None, Pod | None]:
+    """(The access generation, this process's rows of the key if they still hold, and
+    with count_request the pod made from them with its request counted.)"""
+    found = _found.get(key_hash)
+    if found is None or not count_request:
+        generation = int(client.get(ACCESS_GENERATION) or 0)
+        return generation, found if found is not None and found.generation == generation else None, None
+    pipe = client.pipeline(transaction=False)
+    pipe.get(ACCESS_GENERATION)
+    pod = _pod_of(found.rows)
+    settle_count = queue_count(pipe, pod)
+    generation_text, *counts = pipe.execute()
+    generation = int(generation_text or 0)
+    holds = generation == found.generation
+    settle_count(counts, holds)
+    return (generation, found, pod) if holds else (generation, None, None)
 
 
 def _pod_of(rows: list[tuple]) -> Pod:

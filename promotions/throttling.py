@@ -4,8 +4,9 @@
 Counted as a sliding window over two fixed ones (the previous window's count,
 weighted by how much of it still lies within one period, plus the current
 window's): one Redis round trip per request with REDIS_URL (INCR and GET in one
-pipeline; for a key its process remembers, the key's own round trip: queue_count), else one INSERT ... ON CONFLICT ... RETURNING on a row per pod, so every
-web process sees the same counts. A refused request is taken back out of the
+pipeline; for a key its process remembers, the key's own round trip: queue_count),
+else one INSERT ... ON CONFLICT ... RETURNING on a row per pod, so every web process
+sees the same counts. A refused request is taken back out of the
 count, as DRF's own throttles do not count it either."""
 
 from __future__ import annotations

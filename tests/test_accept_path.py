@@ -170,3 +170,24 @@ def wsgi_post(body: bytes, key: str) -> tuple[str, bytes]:
     started: list[str] = []
     answer = b"".join(WSGIHandler()(environ, lambda status, headers: started.append(status)))
     return started[0], answer
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+@pytest.mark.django_db(transaction=True)
+def test_the_hot_statements_are_prepared_once_per_connection_on_postgresql(api, settings, prepared):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements")
+    settings.PREPARED_STATEMENTS = prepared
+    for _ in range(3):
+        document = api.post("/api/v1/promotions", BATCH, format="json").json()
+        assert api.get(f"/api/v1/promotions/{document['id']}").json()["status"] == "queued"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [statement for (statement,) in cursor.fetchall()]
+    tables = ["promotions_apikey", "promotions_promotion", "promotions_filechange"]
+    inserts = [s for s in statements if s.startswith("WITH locked AS")]
+    reads = [sum(f'FROM "{table}"' in s for s in statements) for table in tables]
+    if prepared:
+        assert len(inserts) == 1 and reads == [1, 1, 1]  # one each, however often they ran
+    else:
+        assert statements == []
