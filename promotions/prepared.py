@@ -11,7 +11,6 @@ import functools
 import itertools
 import re
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -68,21 +67,27 @@ class PreparedQuery:
             return compiled
 
 
-def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
+def fetch_all(sql: str, params: Sequence[Any], *, keep_cursor: bool = False) -> list[tuple]:
     """The rows of a statement run again and again, logged and counted as Django's own
     queries. On PostgreSQL the values go apart from the statement, and unless
     PREPARED_STATEMENTS is off the server parses and plans each statement once per
     connection (connections persist: CONN_MAX_AGE), then only binds and runs it: for
     the key's four-table join that is most of the server's work. Django's own cursors
-    write values in as literals, which the server parses anew on every call. Each
-    statement keeps its cursor on the connection, and with it the driver's adapters
-    for its values and columns. Elsewhere, Django's cursor."""
+    write values in as literals, which the server parses anew on every call.
+    `keep_cursor`: the statement keeps its cursor on the connection, and with it the
+    driver's adapters for its values (a submission binds about 80); only for a
+    statement whose answer is a row or two, since a cursor holds its last answer.
+    Elsewhere, Django's cursor."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
     connection.ensure_connection()
-    statements = _cursors.setdefault(connection.connection, {})
+    if not keep_cursor:
+        with connection._prepare_cursor(_BoundCursor(connection.connection)) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    statements = _kept_cursors()
     kept = statements.get(sql)
     if kept is None or kept.closed:
         if len(statements) >= KEPT_CURSORS:
@@ -93,9 +98,18 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
     return wrapped.fetchall()
 
 
-# The cursors of a connection's statements (fetch_all), by connection; at most this many each.
-_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The most statements whose cursors a connection keeps (fetch_all).
 KEPT_CURSORS = 128
+
+
+def _kept_cursors() -> dict[str, _BoundCursor]:
+    """The current connection's cursors by statement: kept on Django's wrapper of the
+    connection (one per thread), started afresh when it has connected again."""
+    kept = getattr(connection, "patchgate_cursors", None)
+    if kept is None or kept[0] is not connection.connection:
+        kept = (connection.connection, {})
+        connection.patchgate_cursors = kept  # type: ignore[attr-defined]  # ours, not one of Django's
+    return kept[1]
 
 
 if psycopg is not None:

@@ -50,7 +50,7 @@ def insert_linked(lock: tuple[str, list], parent: Model, children: Sequence[Sequ
     params = [*lock[1], *row_values([parent], parent_fields)]
     for rows, fields in zip(groups, group_fields, strict=True):
         params += row_values(rows, fields)
-    [(parent_id,)] = fetch_all(sql, params)
+    [(parent_id,)] = fetch_all(sql, params, keep_cursor=True)
     return parent_id
 
 
@@ -143,7 +143,7 @@ def update_adding(
         f"WITH updated AS ({update[0]} RETURNING {_quoted_pk(model)}), "
         f"added AS ({insert} RETURNING 1) SELECT {last} FROM added"
     )
-    return bool(fetch_all(sql, [*update[1], *row_values([added], fields), *last_params]))
+    return bool(fetch_all(sql, [*update[1], *row_values([added], fields), *last_params], keep_cursor=True))
 
 
 def _quoted_pk(model: type[Model]) -> str:
@@ -230,5 +230,5 @@ def updates_if(guard: tuple[str, list], updates: list[tuple[str, list]]) -> bool
     for number, (update, update_params) in enumerate(updates):
         sql += f", update_{number} AS ({update} AND EXISTS (SELECT 1 FROM guard))"
         params += update_params
-    [(held,)] = fetch_all(sql + " SELECT count(*) FROM guard", params)
+    [(held,)] = fetch_all(sql + " SELECT count(*) FROM guard", params, keep_cursor=True)
     return bool(held)
