@@ -129,9 +129,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-# The hot reads (a key, a status document, a lane's queue) as server-side prepared
-# statements (promotions.prepared). Off behind a transaction-mode pooler that cannot
-# keep them (PgBouncer before 1.21, or without max_prepared_statements).
+# The hot statements (a key, a status document, a lane's queue, a submission, the
+# engine's status changes) as server-side prepared statements (promotions.prepared).
+# Off behind a transaction-mode pooler that cannot keep them (PgBouncer before 1.21,
+# or without max_prepared_statements).
 PREPARED_STATEMENTS = env.bool("PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -83,33 +83,34 @@ def fetch_all(sql: str, params: Sequence[Any], *, keep_cursor: bool = False) -> 
             cursor.execute(sql, params)
             return cursor.fetchall()
     connection.ensure_connection()
-    if not keep_cursor:
-        with connection._prepare_cursor(_BoundCursor(connection.connection)) as cursor:  # type: ignore[attr-defined]
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    statements = _kept_cursors()
-    kept = statements.get(sql)
-    if kept is None or kept.closed:
-        if len(statements) >= KEPT_CURSORS:
-            statements.clear()
-        kept = statements[sql] = _BoundCursor(connection.connection)
-    wrapped = connection._prepare_cursor(kept)  # type: ignore[attr-defined]  # not closed afterwards: see above
-    wrapped.execute(sql, params)
-    return wrapped.fetchall()
+    bound = _kept_cursor(sql) if keep_cursor else _BoundCursor(connection.connection)
+    wrapped = connection._prepare_cursor(bound)  # type: ignore[attr-defined]
+    try:
+        wrapped.execute(sql, params)
+        return wrapped.fetchall()
+    finally:
+        if not keep_cursor:
+            bound.close()
 
 
 # The most statements whose cursors a connection keeps (fetch_all).
 KEPT_CURSORS = 128
 
 
-def _kept_cursors() -> dict[str, _BoundCursor]:
-    """The current connection's cursors by statement: kept on Django's wrapper of the
-    connection (one per thread), started afresh when it has connected again."""
+def _kept_cursor(sql: str) -> _BoundCursor:
+    """The current connection's cursor for `sql`. The cursors are kept on Django's
+    wrapper of the connection (one per thread), started afresh when it has connected again."""
     kept = getattr(connection, "patchgate_cursors", None)
     if kept is None or kept[0] is not connection.connection:
         kept = (connection.connection, {})
         connection.patchgate_cursors = kept  # type: ignore[attr-defined]  # ours, not one of Django's
-    return kept[1]
+    statements: dict[str, _BoundCursor] = kept[1]
+    cursor = statements.get(sql)
+    if cursor is None or cursor.closed:
+        if len(statements) >= KEPT_CURSORS:
+            statements.clear()
+        cursor = statements[sql] = _BoundCursor(connection.connection)
+    return cursor
 
 
 if psycopg is not None:

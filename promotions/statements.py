@@ -209,7 +209,7 @@ def rows_update_sql(rows: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
     `fields`, from a VALUES list, where bulk_update would build a CASE per field."""
     model = type(rows[0])
     columns = [model._meta.pk, *(cast(Field, model._meta.get_field(name)) for name in fields)]
-    row = "(" + ", ".join(f"%s::{field.cast_db_type(connection)}" for field in columns) + ")"
+    row = f"({_cast_parameters(columns)})"
     table, pk = connection.ops.quote_name(model._meta.db_table), _quoted_pk(model)
     names = ", ".join(_column(field) for field in columns)
     assignments = ", ".join(f"{_column(field)} = v.{_column(field)}" for field in columns[1:])

@@ -118,10 +118,10 @@ def _count(pod: Pod) -> Window:
     counted = pod.__dict__.pop("counted_request", None)  # by queue_count, in its caller's round trip
     slot = counted[0] if counted else _slot_of(pod)
     store = _store()
-    count, previous = counted[1] if counted else store(slot.key, slot.number, slot.period, undo=False)
+    count, previous = counted[1] if counted else store(slot, undo=False)
     window = Window(slot.limit, slot.period, count, previous, slot.elapsed)
     if not window.allowed:
-        store(slot.key, slot.number, slot.period, undo=True)
+        store(slot, undo=True)
     return window
 
 
@@ -132,23 +132,19 @@ def queue_count(pipe: redis.client.Pipeline, pod: Pod) -> Callable[[list, bool],
     that stands is kept on `pod` for its throttle (pod_request_wait) to weigh; one that
     does not (the pod was not the one it was taken for) is taken back."""
     slot = _slot_of(pod)
-    current, earlier = _redis_keys(slot)
-    pipe.incr(current)
-    pipe.expire(current, 2 * slot.period)
-    pipe.get(earlier)
+    _queue_redis_count(pipe, slot)
 
     def settle(results: list, stands: bool) -> None:
-        count, _, previous = results
         if stands:
-            pod.counted_request = (slot, (int(count), int(previous or 0)))  # type: ignore[attr-defined]
+            pod.counted_request = (slot, _redis_counts(results))  # type: ignore[attr-defined]
         else:
-            _redis_count(slot.key, slot.number, slot.period, undo=True)
+            _redis_count(slot, undo=True)
 
     return settle
 
 
 def _store():
-    """count(key, slot, period, *, undo) -> (count, previous): Redis when configured, else the database."""
+    """count(slot, *, undo) -> (count, previous): Redis when configured, else the database."""
     return _redis_count if shared_redis() else _database_count
 
 
@@ -157,29 +153,40 @@ def _redis_keys(slot: _Slot) -> tuple[str, str]:
     return f"patchgate:throttle:{slot.key}:{slot.number}", f"patchgate:throttle:{slot.key}:{slot.number - 1}"
 
 
-def _redis_count(key: str, slot: int, period: int, *, undo: bool) -> tuple[int, int]:
+def _redis_count(slot: _Slot, *, undo: bool) -> tuple[int, int]:
     client = shared_redis()
     assert client is not None
-    current, earlier = _redis_keys(_Slot(key, slot, period, 0, 0))
     if undo:
-        client.decr(current)
+        client.decr(_redis_keys(slot)[0])
         return 0, 0
     pipe = client.pipeline(transaction=False)
+    _queue_redis_count(pipe, slot)
+    return _redis_counts(pipe.execute())
+
+
+def _queue_redis_count(pipe: redis.client.Pipeline, slot: _Slot) -> None:
+    """The count's three commands: this window's counter up, its expiry, the window before."""
+    current, earlier = _redis_keys(slot)
     pipe.incr(current)
-    pipe.expire(current, 2 * period)
+    pipe.expire(current, 2 * slot.period)
     pipe.get(earlier)
-    count, _, previous = pipe.execute()
+
+
+def _redis_counts(results: list) -> tuple[int, int]:
+    """(count, previous) from the results of _queue_redis_count's commands."""
+    count, _, previous = results
     return int(count), int(previous or 0)
 
 
-def _database_count(key: str, slot: int, period: int, *, undo: bool) -> tuple[int, int]:
+def _database_count(slot: _Slot, *, undo: bool) -> tuple[int, int]:
     q = connection.ops.quote_name
     table = q(RequestCount._meta.db_table)
     key_, slot_, count_, previous_ = q("key"), q("slot"), q("count"), q("previous")
     with connection.cursor() as cursor:
         if undo:
             cursor.execute(
-                f"UPDATE {table} SET {count_} = {count_} - 1 WHERE {key_} = %s AND {slot_} = %s", [key, slot]
+                f"UPDATE {table} SET {count_} = {count_} - 1 WHERE {key_} = %s AND {slot_} = %s",
+                [slot.key, slot.number],
             )
             return 0, 0
         # One statement, so concurrent requests of a pod cannot both read the same count.
@@ -192,7 +199,7 @@ def _database_count(key: str, slot: int, period: int, *, undo: bool) -> tuple[in
             f"{count_} = CASE WHEN {table}.{slot_} = excluded.{slot_} THEN {table}.{count_} + 1 ELSE 1 END, "
             f"{slot_} = excluded.{slot_} "
             f"RETURNING {count_}, {previous_}",
-            [key, slot],
+            [slot.key, slot.number],
         )
         count, previous = cursor.fetchone()
     return count, previous

@@ -7,11 +7,10 @@ from django.db import connection
 from django.test import Client
 
 from promotions import throttling
-from promotions.conf import shared_redis
 from promotions.engine.lanes import drain_lane
 from promotions.models import Promotion
 from tests.factories import FileChangeFactory, PodFactory, PromotionFactory
-from tests.helpers import client_for, file, submit
+from tests.helpers import client_for, file, key_queries, submit
 
 pytestmark = pytest.mark.django_db
 Status = Promotion.Status
@@ -23,9 +22,9 @@ def throttle_outside_the_database(monkeypatch):
     else in the database (one query); here in memory."""
     counts: dict[tuple[str, int], int] = {}
 
-    def in_memory(key, slot, period, *, undo):
-        counts[key, slot] = counts.get((key, slot), 0) + (-1 if undo else 1)
-        return counts[key, slot], counts.get((key, slot - 1), 0)
+    def in_memory(slot, *, undo):
+        counts[slot.key, slot.number] = counts.get((slot.key, slot.number), 0) + (-1 if undo else 1)
+        return counts[slot.key, slot.number], counts.get((slot.key, slot.number - 1), 0)
 
     monkeypatch.setattr(throttling, "_store", lambda: in_memory)
 
@@ -39,10 +38,6 @@ def busy_pod(repository):
         for index in range(number % 4 + 1):
             FileChangeFactory(promotion=promotion, path=f"outputs/{number}/{index}.md")
     return pod
-
-
-def key_queries() -> int:
-    return 0 if shared_redis() is not None else 1
 
 
 @pytest.fixture

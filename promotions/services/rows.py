@@ -9,10 +9,10 @@ of the branch gets an id until this one's rows are committed).
   across a round trip to a Python thread that may be waiting for the GIL: many pods
   can submit to one branch at once without queueing behind each other's round trips.
 - A large submission (SQLite, more than ONE_STATEMENT_BYTES of content or
-  ONE_STATEMENT_FILES files) is a
-  transaction with INSERTs bounded by bytes, so that the driver's copy of a statement
-  (PostgreSQL's text protocol writes bytea as hex: twice the bytes) stays small next
-  to the content itself, and nothing of it outlives the statement.
+  ONE_STATEMENT_FILES files) is a transaction with INSERTs bounded by bytes, so that
+  the driver's copy of a statement (PostgreSQL's text protocol writes bytea as hex:
+  twice the bytes) stays small next to the content itself, and nothing of it outlives
+  the statement.
 Nothing is read back: the promotion's id comes back from its INSERT."""
 
 from __future__ import annotations
