@@ -218,16 +218,26 @@ def commit_phase(args, base: str, env: dict[str, str], key: str, minimum_reposit
         assert answers[0][1]["status"] == "committed", answers
         return seconds
 
+    def minimum_host(number: int) -> float:
+        return minimum_commit(minimum_repository, number)
+
     def accepted(number: int) -> float:
         return timed(lambda: call(f"{base}/api/v1/promotions", accept_key, body(number, 0)))
 
+    ours: list[float] = []
+    hosts: list[float] = []
+    trips: list[float] = []
     with harness.worker_cluster({**env, "GITHUB_TOKEN": f"{TOKEN}-{minimum_repository.replace('/', '-')}"}):
         for number in range(2):  # warm: connections, the worker's first use of the adapter
             through_patchgate(-1 - number)
             minimum_commit(minimum_repository, -1 - number)
-        ours = [through_patchgate(number) for number in range(args.commits)]
-    host = statistics.median(minimum_commit(minimum_repository, number) for number in range(args.commits))
-    trip = statistics.median(accepted(number) for number in range(args.commits))
+        # Interleaved, so that the machine's changing load weighs on both sides alike, each
+        # from a still machine (the worker finishes its lane after our answer).
+        for number in range(args.commits):
+            for measure, times in ((through_patchgate, ours), (minimum_host, hosts), (accepted, trips)):
+                time.sleep(0.05)
+                times.append(measure(number))
+    host, trip = statistics.median(hosts), statistics.median(trips)
     return {"patchgate": statistics.median(ours), "minimum": host + trip, "host": host, "round_trip": trip}
 
 

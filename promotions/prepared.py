@@ -47,11 +47,34 @@ class PreparedQuery:
         self._lock = threading.Lock()
 
     def rows(self, *values: object) -> list[tuple]:
+        compiled, params = self._bound(values)
+        return self._converted(compiled, fetch_all(compiled.sql, params))
+
+    def rows_if(self, guard: tuple[str, list], *values: object) -> list[tuple] | None:
+        """PostgreSQL, one statement: the `guard` UPDATE and, only if it changed a row,
+        this query's rows; None when it changed none. The rows are read in the
+        statement's snapshot, taken before the guard's UPDATE."""
+        compiled, params = self._bound(values)
+        # Each row numbered in the query's order (NULL for the guard's row alone: nothing found).
+        sql = (
+            f"WITH guard AS ({guard[0]} RETURNING 1) SELECT found.* FROM guard LEFT JOIN "
+            f"(SELECT row_number() OVER () AS number, query.* FROM ({compiled.sql}) AS query) AS found "
+            "ON true ORDER BY found.number"
+        )
+        rows = fetch_all(sql, [*guard[1], *params])
+        if not rows:
+            return None
+        return self._converted(compiled, [row[1:] for row in rows if row[0] is not None])
+
+    def _bound(self, values: tuple) -> tuple[_Compiled, list]:
         compiled = self._compiled.get(connection.alias) or self._compile()
         params = list(compiled.params)
         for position, value in zip(compiled.positions, values, strict=True):
             params[position] = value
-        rows = fetch_all(compiled.sql, params)
+        return compiled, params
+
+    @staticmethod
+    def _converted(compiled: _Compiled, rows: list[tuple]) -> list[tuple]:
         if compiled.converters:
             return list(compiled.compiler.apply_converters(rows, compiled.converters))
         return rows

@@ -89,6 +89,11 @@ _RESULTS = PreparedQuery(
 )
 
 
+_STATUS = PreparedQuery(
+    lambda promotion_id: Promotion.objects.filter(pk=promotion_id).values_list("status"), -7_000_000_004
+)
+
+
 def promotion_wait(*, promotion: Promotion, seconds: float) -> Promotion:
     """Wait at most `seconds` for the promotion to end or to wait for a lead, and
     return it with its status as it settled (named by the notification that woke the
@@ -97,7 +102,7 @@ def promotion_wait(*, promotion: Promotion, seconds: float) -> Promotion:
     the status as it is, and the pod polls its status_url."""
 
     def settled() -> bool:
-        promotion.refresh_from_db(fields=["status"])
+        [(promotion.status,)] = _STATUS.rows(promotion.pk)
         return promotion.status in SETTLED_STATUSES
 
     with wait_slot(promotion.pod_id) as may_wait:

@@ -150,6 +150,11 @@ def _quoted_pk(model: type[Model]) -> str:
     return _column(model._meta.pk)
 
 
+def column_of(model: type[Model], name: str) -> str:
+    """The column of `model`'s concrete field `name`, quoted."""
+    return _column(cast(Field, model._meta.get_field(name)))
+
+
 def _column(field: Field) -> str:
     """A concrete field's column, quoted."""
     assert field.column is not None
@@ -220,6 +225,11 @@ def rows_update_sql(rows: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
     database = connections[connection.alias]
     params = [_db_value(field, getattr(item, field.attname), database) for item in rows for field in columns]
     return sql, params
+
+
+def updated(update: tuple[str, list]) -> int:
+    """PostgreSQL: an update_sql UPDATE run as a prepared statement; how many rows it changed."""
+    return len(fetch_all(f"{update[0]} RETURNING 1", update[1], keep_cursor=True))
 
 
 def updates_if(guard: tuple[str, list], updates: list[tuple[str, list]]) -> bool:

@@ -31,16 +31,16 @@ def lane_threads_stopped_after():
 def test_a_train_stops_where_its_content_passes_the_byte_limit(settings, pod, repository):
     settings.PATCHGATE = {**settings.PATCHGATE, "TRAIN_MAX_BYTES": 10}
     first, second, third = (submit(pod, repository, [file(f"outputs/{n}.md", "123456")]) for n in range(3))
-    assert lanes._next_train(repository.pk, "main") == [first]  # 6 bytes; 12 would pass 10
+    assert lanes._train_of(lanes._waiting(repository.pk, "main")) == [first]  # 6 bytes; 12 would pass 10
     settings.PATCHGATE = {**settings.PATCHGATE, "TRAIN_MAX_BYTES": 12}
-    assert lanes._next_train(repository.pk, "main") == [first, second]
+    assert lanes._train_of(lanes._waiting(repository.pk, "main")) == [first, second]
 
 
 def test_a_promotion_larger_than_the_byte_limit_rides_alone(settings, pod, repository):
     settings.PATCHGATE = {**settings.PATCHGATE, "TRAIN_MAX_BYTES": 4}
     large = submit(pod, repository, [file("outputs/large.md", "123456")])
     submit(pod, repository, [file("outputs/small.md", "1")])
-    assert lanes._next_train(repository.pk, "main") == [large]
+    assert lanes._train_of(lanes._waiting(repository.pk, "main")) == [large]
 
 
 @pytest.mark.django_db(transaction=True)

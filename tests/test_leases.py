@@ -25,6 +25,28 @@ def test_a_lease_is_one_update_once_the_lane_exists(django_assert_num_queries, p
     assert other.take()
 
 
+def test_taking_a_lane_reads_its_waiting_promotions_in_order_and_a_held_lane_reads_none(
+    django_assert_num_queries, pod, repository
+):
+    from django.db import connection
+
+    query = lanes._waiting_query(20)
+    first = lanes.Lease(repository.pk, "main")
+    assert first.take_reading(query, repository.pk, "main") == [], "taken: nothing waits"
+    first.release()
+    waiting = [submit(pod, repository, [file(f"outputs/{n}.md", "x")]).pk for n in range(3)]
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        rows = first.take_reading(query, repository.pk, "main")
+    assert [promotion.pk for promotion in lanes._promotions(rows)] == waiting
+    other = lanes.Lease(repository.pk, "main")
+    assert other.take_reading(query, repository.pk, "main") is None, "held by the first"
+    BranchLane.objects.filter(repository=repository, branch="main").update(lease_until=None)  # ran out
+    assert [promotion.pk for promotion in lanes._promotions(other.take_reading(query, repository.pk, "main"))] == (
+        waiting
+    )
+    assert BranchLane.objects.get(repository=repository, branch="main").lease_owner == other.owner
+
+
 def test_a_worker_whose_lease_was_taken_over_records_no_outcome_and_moves_no_branch(pod, repository):
     target = Target(repository)
     head = target.head()
@@ -33,7 +55,7 @@ def test_a_worker_whose_lease_was_taken_over_records_no_outcome_and_moves_no_bra
     assert lease.take()
     # Another worker took the lane over (ours ran out while we were away).
     BranchLane.objects.filter(repository=repository, branch="main").update(lease_owner="another worker")
-    train = lanes._next_train(repository.pk, "main")
+    train = lanes._train_of(lanes._waiting(repository.pk, "main"))
     with pytest.raises(LeaseLost):
         apply_train(repository, "main", train, lease)
     assert lease.lost.is_set()

@@ -11,6 +11,7 @@ never failed before its `Promotion-Id` trailer has been looked for."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import Protocol
@@ -21,6 +22,7 @@ from django.utils import timezone
 from ..audit import transition
 from ..conf import setting
 from ..models import FileChange, Promotion, Repository
+from ..prepared import PreparedQuery, columns, instance
 from ..scm import adapter_for
 from ..scm.port import NewCommit, ScmAuthError, ScmError, ScmNotFound, ScmPort, ScmRateLimited, WriteBudgetSpent
 from ..statements import rows_update_sql, update_sql
@@ -374,10 +376,24 @@ def _files_of(train: list[Promotion]) -> dict[int, list[FileChange]]:
     """Each promotion's file rows in order, read in one query for the whole train."""
     by_id = {promotion.pk: promotion for promotion in train}
     files: dict[int, list[FileChange]] = {pk: [] for pk in by_id}
-    for change in FileChange.objects.filter(promotion__in=list(by_id)).order_by("promotion_id", "position"):
+    for row in _files_query(len(by_id)).rows(*by_id):
+        change = instance(FileChange, row)
         change.promotion = by_id[change.promotion_id]
         files[change.promotion_id].append(change)
     return files
+
+
+@functools.cache
+def _files_query(count: int) -> PreparedQuery:
+    """The file rows of `count` promotions, compiled once per train length."""
+    return PreparedQuery(
+        lambda *ids: (
+            FileChange.objects.filter(promotion_id__in=ids)
+            .order_by("promotion_id", "position")
+            .values_list(*columns(FileChange))
+        ),
+        *range(-7_002_000_001, -7_002_000_001 - count, -1),
+    )
 
 
 def _encodable(message: str) -> str:

@@ -31,7 +31,7 @@ from django.utils import timezone
 from ..conf import setting
 from ..models import BranchLane, FileChange, Pod, Promotion, Repository
 from ..prepared import PreparedQuery, columns, instance
-from ..statements import update_sql, updates_if
+from ..statements import column_of, update_sql, updated, updates_if
 from .landing import LeaseLost, apply_train
 
 log = logging.getLogger(__name__)
@@ -70,42 +70,62 @@ class Lease:
         return BranchLane.objects.filter(repository_id=self.repository_id, branch=self.branch)
 
     def take(self) -> bool:
-        """One UPDATE once the lane's row exists (made at its first drain)."""
-        self.lost.clear()
-        if self._take():
-            return True
-        _lane(self.repository_id, self.branch)
-        return self._take()
+        return self.take_reading(None) is not None
 
-    def _take(self) -> bool:
+    def take_reading(self, query: PreparedQuery | None, *values: object) -> list[tuple] | None:
+        """Take the lease if it is free (or ours), then read `query`'s rows for `values`
+        ([] without a query): on PostgreSQL in one statement. None when another worker
+        holds the lane. The lane's row is made at its first drain."""
+        self.lost.clear()
+        rows = self._take_reading(query, values)
+        if rows is None:
+            _lane(self.repository_id, self.branch)
+            rows = self._take_reading(query, values)
+        return rows
+
+    def _take_reading(self, query: PreparedQuery | None, values: tuple) -> list[tuple] | None:
         now = timezone.now()
+        until = now + _lease_duration()
+        if connection.vendor == "postgresql":
+            taking = (_taking_sql(), [self.owner, until, self.repository_id, self.branch, now, self.owner])
+            if query is not None:
+                return query.rows_if(taking, *values)
+            return [] if updated(taking) else None
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=self.owner)
-        return bool(self._row().filter(free).update(lease_owner=self.owner, lease_until=now + _lease_duration()))
+        if not self._row().filter(free).update(lease_owner=self.owner, lease_until=until):
+            return None
+        return [] if query is None else query.rows(*values)
 
     def hold(self) -> bool:
         """Renew the lease if it is still ours. Inside a transaction the renewed row stays
         locked until it commits, so nobody takes the lane over in between."""
-        if not self.lost.is_set():
-            if not self._row().filter(lease_owner=self.owner).update(**self._renewed()):
-                self.lost.set()
+        if not self.lost.is_set() and not self._update_mine(self._renewed()):
+            self.lost.set()
         return not self.lost.is_set()
 
     def hold_while(self, updates: list[tuple[str, list]]) -> bool:
         """PostgreSQL: renew the lease and, only if it is still ours, run `updates`
         (statements.updates_if), in one statement. False (and lost) when it is not."""
         if not self.lost.is_set():
-            where = {"repository_id": self.repository_id, "branch": self.branch, "lease_owner": self.owner}
-            renewal = update_sql(BranchLane, self._renewed(), where)
-            if not updates_if(renewal, updates):
+            if not updates_if(update_sql(BranchLane, self._renewed(), self._mine()), updates):
                 self.lost.set()
         return not self.lost.is_set()
+
+    def _mine(self) -> dict:
+        return {"repository_id": self.repository_id, "branch": self.branch, "lease_owner": self.owner}
+
+    def _update_mine(self, values: dict) -> int:
+        """Update the lane's row while the lease is ours (on PostgreSQL, prepared)."""
+        if connection.vendor == "postgresql":
+            return updated(update_sql(BranchLane, values, self._mine()))
+        return self._row().filter(lease_owner=self.owner).update(**values)
 
     @staticmethod
     def _renewed() -> dict:
         return {"lease_until": timezone.now() + _lease_duration()}
 
     def release(self) -> None:
-        self._row().filter(lease_owner=self.owner).update(lease_owner="", lease_until=None)
+        self._update_mine({"lease_owner": "", "lease_until": None})
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
@@ -164,6 +184,18 @@ class _Heartbeat:
 _HEARTBEAT = _Heartbeat()
 
 
+@functools.cache
+def _taking_sql() -> str:
+    """PostgreSQL: the UPDATE that takes a lane's lease if it is free or ours; its
+    parameters: the owner and the lease's end, the lane, now and the owner again."""
+    owner, until = column_of(BranchLane, "lease_owner"), column_of(BranchLane, "lease_until")
+    return (
+        f"UPDATE {connection.ops.quote_name(BranchLane._meta.db_table)} SET {owner} = %s, {until} = %s "
+        f"WHERE {column_of(BranchLane, 'repository')} = %s AND {column_of(BranchLane, 'branch')} = %s "
+        f"AND ({until} IS NULL OR {until} < %s OR {owner} = %s)"
+    )
+
+
 def lock_for_queueing(repository_id: int, branch: str) -> None:
     """Call inside the transaction that creates a promotion, before its row: until that
     transaction ends, no other promotion of the branch gets an id. PostgreSQL takes a
@@ -186,10 +218,10 @@ def drain_lane(repository_id: int, branch: str) -> None:
     """Apply every ready promotion of one branch in id order. Safe to call any number
     of times from any worker: whoever does not get the lease leaves at once."""
     lease = Lease(repository_id, branch)
-    while lease.take():
+    while (waiting := lease.take_reading(_waiting_query(setting("TRAIN_MAX")), repository_id, branch)) is not None:
         try:
             with lease.heartbeat():
-                _drain_while_leased(lease)
+                _drain_while_leased(lease, _promotions(waiting))
         except LeaseLost:
             log.warning("lease of %s lost; another worker carries on", lease)
             return
@@ -210,37 +242,48 @@ def _lane_promotions(repository_id: int, branch: str):
 def _due(repository_id: int, branch: str) -> bool:
     """Whether the lane's first waiting promotion can be tried now (one waiting for a
     retry holds back those after it)."""
-    first = (
-        _lane_promotions(repository_id, branch).filter(status__in=WAITING).order_by("id").only("status", "not_before")
-    )
-    head = first.first()
-    if head is None:
+    head = _HEAD.rows(repository_id, branch)
+    if not head:
         return False
-    return not (head.status == Status.RETRYING and head.not_before is not None and head.not_before > timezone.now())
+    status, not_before = head[0]
+    return not (status == Status.RETRYING and not_before is not None and not_before > timezone.now())
 
 
-def _drain_while_leased(lease: Lease) -> None:
-    """Train after train until none is ready. The lease was just taken for the first;
-    it is renewed before each next one (and inside the transaction that records a
-    train's outcomes)."""
+_HEAD = PreparedQuery(
+    lambda repository_id, branch: (
+        _lane_promotions(repository_id, branch)
+        .filter(status__in=WAITING)
+        .order_by("id")
+        .values_list("status", "not_before")[:1]
+    ),
+    -7_001_002,
+    "\x00lane head\x00",
+)
+
+
+def _drain_while_leased(lease: Lease, waiting: list[Promotion]) -> None:
+    """Train after train until none is ready, from the lane's `waiting` promotions as
+    the lease was taken; the lease is renewed before each next train (and inside
+    the transaction that records a train's outcomes)."""
     renew = False
     while True:
-        train = _next_train(lease.repository_id, lease.branch)
+        train = _train_of(waiting)
         if not train:
             return
         if renew and not lease.hold():
             raise LeaseLost()
         renew = True
         apply_train(train[0].repository, lease.branch, train, lease)
+        waiting = _waiting(lease.repository_id, lease.branch)
 
 
-def _next_train(repository_id: int, branch: str) -> list[Promotion]:
-    """The first waiting promotions in id order, up to the first that is not due (a
+def _train_of(waiting: list[Promotion]) -> list[Promotion]:
+    """The first `waiting` promotions (in id order), up to the first that is not due (a
     promotion waiting for a retry holds back those after it) and with a pull-request
     promotion alone."""
     train: list[Promotion] = []
     now = timezone.now()
-    for promotion in _waiting(repository_id, branch):
+    for promotion in waiting:
         if promotion.status == Status.RETRYING and promotion.not_before and promotion.not_before > now:
             break
         if promotion.mode == Promotion.Mode.PULL_REQUEST and train:
@@ -271,10 +314,15 @@ def _waiting_query(limit: int) -> PreparedQuery:
 
 
 def _waiting(repository_id: int, branch: str) -> list[Promotion]:
-    """What select_related("pod", "repository") would give, the repository shared."""
+    return _promotions(_waiting_query(setting("TRAIN_MAX")).rows(repository_id, branch))
+
+
+def _promotions(rows: list[tuple]) -> list[Promotion]:
+    """_waiting_query's rows as select_related("pod", "repository") would give them, the
+    repository shared."""
     pod_at, repository_at = len(_PROMOTION), len(_PROMOTION) + len(_POD)
     promotions, repository = [], None
-    for row in _waiting_query(setting("TRAIN_MAX")).rows(repository_id, branch):
+    for row in rows:
         promotion = instance(Promotion, row[:pod_at])
         promotion.pod = instance(Pod, row[pod_at:repository_at])
         promotion.repository = repository = repository or instance(Repository, row[repository_at:])
