@@ -222,3 +222,23 @@ def test_the_curl_make_run_prints_for_an_existing_pod_expands_the_key_in_a_shell
     assert "Authorization: Bearer pgk_example" in echoed
     assert ".venv/bin/python manage.py" in printed.getvalue()
     assert shlex.split(curl)  # one well-formed command line
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_github_connections_take_the_environments_proxy_and_ca_bundle(monkeypatch, tmp_path, bypassed):
+    """Read once per connection (requests would read them again for every request)."""
+    from promotions.scm.github.client import _BudgetedHTTPS
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    if bypassed:
+        monkeypatch.setenv("NO_PROXY", "github.example.test")
+    connection = _BudgetedHTTPS("github.example.test", 443)
+    assert connection.session.proxies == ({} if bypassed else {"https": "http://proxy.example.test:3128"})
+    assert connection.verify == str(bundle)
+    assert not connection.session.trust_env, "nothing read again per request"

@@ -20,8 +20,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
@@ -220,6 +222,21 @@ class _Budgeted:
     primary-limit headers are watched on every answer."""
 
     budget_key: str | None = None
+    # PyGithub's connection's own (set by its __init__).
+    session: requests.Session
+    protocol: str
+    host: str
+    port: int
+    verify: Any
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # requests reads the environment's proxies and CA bundle again for every request (a
+        # tenth of a worker's CPU per GitHub request); a connection has one host, so they
+        # are read once, here, and the session no longer looks.
+        url = f"{self.protocol}://{self.host}:{self.port}"
+        found = self.session.merge_environment_settings(url, {}, None, self.verify, None)
+        self.session.proxies, self.verify, self.session.trust_env = found["proxies"], found["verify"], False
 
     def request(self, verb: str, url: str, input, headers: dict[str, str], stream: bool = False) -> None:
         self.budget_key = headers.pop(BUDGET_HEADER, None)
