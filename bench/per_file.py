@@ -3,13 +3,16 @@ file read it (GET contents), then write it with its sha (PUT contents), one comm
 per file; when another writer got there first (409/422), read again and write again."""
 
 from github import Auth, Github, GithubException
+from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
 
 TOKEN = "bench-token"
 
 
 def client(api_url: str, token: str = TOKEN) -> Github:
-    """PyGithub as Patchgate configures it: no hidden retries, no pacing."""
-    return Github(
+    """PyGithub as Patchgate configures it (no hidden retries, no pacing), over PyGithub's
+    own connections: Patchgate's (promotions.scm.github.client, installed for every client
+    of a process that imports it) are not what a pod writing for itself would run."""
+    github = Github(
         auth=Auth.Token(token),
         base_url=api_url,
         retry=None,
@@ -17,6 +20,9 @@ def client(api_url: str, token: str = TOKEN) -> Github:
         seconds_between_requests=None,
         seconds_between_writes=None,
     )
+    stock = HTTPSRequestsConnectionClass if api_url.startswith("https:") else HTTPRequestsConnectionClass
+    github.requester._Requester__connectionClass = stock  # type: ignore[attr-defined]
+    return github
 
 
 def promote_per_file(repo, files: list[tuple[str, str]], message: str, branch: str = "main") -> None:
