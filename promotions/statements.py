@@ -216,7 +216,7 @@ def rows_update_sql(rows: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
     columns = [model._meta.pk, *(cast(Field, model._meta.get_field(name)) for name in fields)]
     row = f"({_cast_parameters(columns)})"
     table, pk = connection.ops.quote_name(model._meta.db_table), _quoted_pk(model)
-    names = ", ".join(_column(field) for field in columns)
+    names = _columns(columns)
     assignments = ", ".join(f"{_column(field)} = v.{_column(field)}" for field in columns[1:])
     sql = (
         f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(rows))}) AS v ({names}) "

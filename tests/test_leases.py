@@ -2,6 +2,7 @@
 only while it is still held (on PostgreSQL in the same statement as its renewal)."""
 
 import pytest
+from django.db import connection
 
 from promotions.engine import lanes
 from promotions.engine.landing import LeaseLost, apply_train
@@ -15,21 +16,19 @@ Status = Promotion.Status
 def test_a_lease_is_one_update_once_the_lane_exists(django_assert_num_queries, pod, repository):
     submit(pod, repository, [file("outputs/a.md", "x")])
     first = lanes.Lease(repository.pk, "main")
-    assert first.take()  # the lane's row is made here
+    assert first.take_reading(None) == []  # taken; the lane's row is made here
     first.release()
     with django_assert_num_queries(1):
-        assert first.take()
+        assert first.take_reading(None) == []
     other = lanes.Lease(repository.pk, "main")
-    assert not other.take(), "a held lane is not taken"
+    assert other.take_reading(None) is None, "a held lane is not taken"
     first.release()
-    assert other.take()
+    assert other.take_reading(None) == []
 
 
 def test_taking_a_lane_reads_its_waiting_promotions_in_order_and_a_held_lane_reads_none(
     django_assert_num_queries, pod, repository
 ):
-    from django.db import connection
-
     query = lanes._waiting_query(20)
     first = lanes.Lease(repository.pk, "main")
     assert first.take_reading(query, repository.pk, "main") == [], "taken: nothing waits"
@@ -52,7 +51,7 @@ def test_a_worker_whose_lease_was_taken_over_records_no_outcome_and_moves_no_bra
     head = target.head()
     promotion = submit(pod, repository, [file("outputs/a.md", "a\n"), file("outputs/b.md", "b\n")])
     lease = lanes.Lease(repository.pk, "main")
-    assert lease.take()
+    assert lease.take_reading(None) == []
     # Another worker took the lane over (ours ran out while we were away).
     BranchLane.objects.filter(repository=repository, branch="main").update(lease_owner="another worker")
     train = lanes._train_of(lanes._waiting(repository.pk, "main"))

@@ -69,9 +69,6 @@ class Lease:
     def _row(self):
         return BranchLane.objects.filter(repository_id=self.repository_id, branch=self.branch)
 
-    def take(self) -> bool:
-        return self.take_reading(None) is not None
-
     def take_reading(self, query: PreparedQuery | None, *values: object) -> list[tuple] | None:
         """Take the lease if it is free (or ours), then read `query`'s rows for `values`
         ([] without a query): on PostgreSQL in one statement. None when another worker
