@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .conf import shared_redis
+from .conf import round_trip, shared_redis
 from .keys import hash_key
 from .models import ApiKey, Pod, Repository
 from .prepared import PreparedQuery, columns, instance
@@ -89,11 +89,10 @@ def _remembered(client: redis.Redis, key_hash: str, count_request: bool) -> tupl
     if found is None or not count_request:
         generation = int(client.get(ACCESS_GENERATION) or 0)
         return generation, found if found is not None and found.generation == generation else None, None
-    pipe = client.pipeline(transaction=False)
-    pipe.get(ACCESS_GENERATION)
+    commands: list[tuple] = [("GET", ACCESS_GENERATION)]
     pod = _pod_of(found.rows)
-    settle_count = queue_count(pipe, pod)
-    generation_text, *counts = pipe.execute()
+    settle_count = queue_count(commands, pod)
+    generation_text, *counts = round_trip(client, commands)
     generation = int(generation_text or 0)
     holds = generation == found.generation
     settle_count(counts, holds)

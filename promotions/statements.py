@@ -22,6 +22,7 @@ from django.db.models import (
     BooleanField,
     CharField,
     Field,
+    ForeignKey,
     IntegerField,
     Model,
     PositiveIntegerField,
@@ -97,12 +98,22 @@ def _cast_parameters(fields: Sequence[Field]) -> str:
 
 
 def row_values(rows: Sequence[Model], fields: Sequence[Field]) -> list:
+    """Each row's value of each field, as Django's INSERT would send it (pre_save, then
+    get_db_prep_save), taking the short way where that is the value itself."""
     database = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
-    return [_db_value(field, field.pre_save(row, True), database) for row in rows for field in fields]
+    values = []
+    for row in rows:
+        for field, attname, read_plainly, plain_type in _value_plan(tuple(fields)):
+            value = getattr(row, attname) if read_plainly else field.pre_save(row, True)
+            values.append(
+                value if value is None or type(value) is plain_type else field.get_db_prep_save(value, database)
+            )
+    return values
 
 
 # Fields whose prepared value is the value itself when it already has this type (their
 # get_prep_value only converts other types); every other value goes through the field.
+# A foreign key's int is its target's key as it is (an integer primary key).
 _PLAIN = {
     CharField: str,
     TextField: str,
@@ -110,7 +121,17 @@ _PLAIN = {
     PositiveIntegerField: int,
     IntegerField: int,
     BigIntegerField: int,
+    ForeignKey: int,
 }
+
+
+@functools.lru_cache(maxsize=128)
+def _value_plan(fields: tuple[Field, ...]) -> tuple[tuple[Field, str, bool, type | None], ...]:
+    """Per field: its attribute, whether its pre_save only reads it (no auto_now and the
+    like), and the type whose values need no preparation."""
+    return tuple(
+        (field, field.attname, type(field).pre_save is Field.pre_save, _PLAIN.get(type(field))) for field in fields
+    )
 
 
 def _db_value(field: Field, value: object, database) -> object:

@@ -10,7 +10,7 @@ from django_q.brokers import Broker, get_broker
 from django_q.conf import Conf
 from django_q.tasks import async_task
 
-from .conf import shared_redis
+from .conf import round_trip, shared_redis
 from .engine import lanes, threads
 
 
@@ -36,7 +36,10 @@ def wake_lane(repository_id: int, branch: str) -> None:
     The flag expires: a lost task delays the lane only until then (and the lane clock
     wakes lanes with work anyway)."""
     client = shared_redis()
-    if client is None or client.set(_wake_flag(repository_id, branch), 1, nx=True, ex=WAKE_FLAG_SECONDS):
+    if (
+        client is None
+        or round_trip(client, [("SET", _wake_flag(repository_id, branch), 1, "NX", "EX", WAKE_FLAG_SECONDS)])[0]
+    ):
         enqueue_lane(repository_id, branch)
 
 

@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
-from .conf import redis_client, shared_redis
+from .conf import redis_client, round_trip, shared_redis
 from .models import Pod, RequestCount
 
 RATE_PATTERN = re.compile(r"(?P<count>[1-9][0-9]*)/(?P<period>s|sec|second|m|min|minute|h|hour|d|day)")
@@ -125,14 +124,14 @@ def _count(pod: Pod) -> Window:
     return window
 
 
-def queue_count(pipe: redis.client.Pipeline, pod: Pod) -> Callable[[list, bool], None]:
+def queue_count(commands: list[tuple], pod: Pod) -> Callable[[list, bool], None]:
     """Count one request of `pod` in a caller's Redis round trip (the key's check,
-    promotions.auth): queues the count's three commands on `pipe` and returns what to
+    promotions.auth): adds the count's three commands to `commands` and returns what to
     call with their results once it has run, and whether the count stands. A count
     that stands is kept on `pod` for its throttle (pod_request_wait) to weigh; one that
     does not (the pod was not the one it was taken for) is taken back."""
     slot = _slot_of(pod)
-    _queue_redis_count(pipe, slot)
+    commands += _redis_count_commands(slot)
 
     def settle(results: list, stands: bool) -> None:
         if stands:
@@ -159,21 +158,17 @@ def _redis_count(slot: _Slot, *, undo: bool) -> tuple[int, int]:
     if undo:
         client.decr(_redis_keys(slot)[0])
         return 0, 0
-    pipe = client.pipeline(transaction=False)
-    _queue_redis_count(pipe, slot)
-    return _redis_counts(pipe.execute())
+    return _redis_counts(round_trip(client, _redis_count_commands(slot)))
 
 
-def _queue_redis_count(pipe: redis.client.Pipeline, slot: _Slot) -> None:
+def _redis_count_commands(slot: _Slot) -> list[tuple]:
     """The count's three commands: this window's counter up, its expiry, the window before."""
     current, earlier = _redis_keys(slot)
-    pipe.incr(current)
-    pipe.expire(current, 2 * slot.period)
-    pipe.get(earlier)
+    return [("INCR", current), ("EXPIRE", current, 2 * slot.period), ("GET", earlier)]
 
 
 def _redis_counts(results: list) -> tuple[int, int]:
-    """(count, previous) from the results of _queue_redis_count's commands."""
+    """(count, previous) from the replies to _redis_count_commands."""
     count, _, previous = results
     return int(count), int(previous or 0)
 

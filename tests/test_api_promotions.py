@@ -237,3 +237,28 @@ def test_get_file_returns_content_and_sha(api, repository, inline_worker):
 
 def test_healthz(client, db):
     assert client.get("/healthz").json() == {"status": "ok", "database": "up"}
+
+
+# --- content negotiation (api.negotiation): the short way answers as DRF's own would ---
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", " application/json "])
+def test_a_plain_accept_gets_json(api, accept):
+    headers = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    response = api.get("/api/v1/promotions", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "text/csv"])
+def test_an_accept_without_json_is_refused_406(api, accept):
+    response = api.get("/api/v1/promotions", HTTP_ACCEPT=accept)
+    assert response.status_code == 406
+    assert "Could not satisfy the request Accept header" in response.json()["detail"]
+
+
+def test_an_accept_with_parameters_or_preferences_is_negotiated(api):
+    response = api.get("/api/v1/promotions", HTTP_ACCEPT="text/html;q=1, application/json;q=0.5")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"

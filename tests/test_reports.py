@@ -243,3 +243,10 @@ def test_pod_activity_is_for_staff_only(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("someone", password="not-staff-pw"))
     response = client.get("/admin/reports/pods/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_an_accept_header_asking_for_csv_gets_csv(staff_client, activity):
+    exported = staff_client.get("/api/v1/reports/pods", HTTP_ACCEPT="text/csv")
+    assert exported.status_code == 200
+    assert exported["Content-Type"].startswith("text/csv")
+    assert exported.content.decode().splitlines()[0].split(",") == list(reports.POD_COLUMNS)
