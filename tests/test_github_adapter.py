@@ -2,9 +2,12 @@
 budget, and each class of GitHub error handled as the engine expects. (The engine's
 scenarios run on this adapter too, in test_engine_contract and test_crash_recovery.)"""
 
+import json
+import threading
 import time
 from datetime import timedelta
 from io import StringIO
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -352,3 +355,66 @@ def test_blob_reads_decode_githubs_base64(github, widgets, writer):
     promotion = apply(submit(writer, widgets, [file("w.bin", payload, encoding="base64")]))
     sha = promotion.files.get().new_sha
     assert adapter_for(widgets).read_blob(sha) == payload
+
+
+def test_threads_sharing_a_connection_each_send_their_own_request(github, widgets):
+    """One client (and connection) serves every lane of a process: a request started on
+    one thread is sent as it was started, whatever another thread starts meanwhile."""
+    from promotions.scm.github.client import _BudgetedHTTP
+
+    address = urlsplit(github.url)
+    connection = _BudgetedHTTP(address.hostname, address.port, timeout=5)
+    connection.request("GET", "/repos/acme/widgets", None, {})
+    other = threading.Thread(target=lambda: connection.request("GET", "/repos/acme/missing", None, {}))
+    other.start()
+    other.join()
+    response = connection.getresponse()
+    assert response.status == 200
+    assert json.loads(response.read())["full_name"] == "acme/widgets"
+
+
+@pytest.fixture
+def counted_reads_ahead(monkeypatch):
+    """The tips read ahead of a train's database work (landing.read_ahead), counted."""
+    from promotions.engine import landing
+
+    started = []
+    executor = landing.reads_ahead()
+
+    class Counting:
+        def submit(self, *args):
+            started.append(args[1])  # the branch
+            return executor.submit(*args)
+
+    monkeypatch.setattr(landing, "reads_ahead", lambda: Counting())
+    return started
+
+
+def test_a_train_read_ahead_costs_no_call_more(github, widgets, writer, transactional_db, counted_reads_ahead):
+    queued = [submit(writer, widgets, [file(f"t/{i}.txt", f"{i}\n")]) for i in range(3)]
+    github.reset_stats()
+    drain_lane(widgets.pk, "main")
+    assert counted_reads_ahead == ["main"]  # outside a transaction, the tip is read beside take-up
+    landed = [Promotion.objects.get(pk=p.pk) for p in queued]
+    assert [p.status for p in landed] == [Status.COMMITTED] * 3
+    assert github.stats()["by_route"] == {
+        "POST /graphql": 2,
+        "POST /repos/{owner}/{repo}/git/trees": 3,
+        "POST /repos/{owner}/{repo}/git/commits": 3,
+    }
+    assert [c.sha for c in Target(widgets).commits(limit=3)] == [p.commit_sha for p in reversed(landed)]
+
+
+def test_a_train_cut_after_its_read_ahead_reads_again(github, widgets, writer, transactional_db, counted_reads_ahead):
+    spent, kept = (submit(writer, widgets, [file(f"cut/{name}.txt", f"{name}\n")]) for name in ("spent", "kept"))
+    Promotion.objects.filter(pk=spent.pk).update(transient_errors=5)  # given up before landing: the train is cut
+    github.reset_stats()
+    drain_lane(widgets.pk, "main")
+    assert counted_reads_ahead == ["main"]
+    spent.refresh_from_db()
+    kept.refresh_from_db()
+    assert (spent.status, kept.status) == (Status.FAILED, Status.COMMITTED)
+    assert github.stats()["by_route"]["POST /graphql"] == 3  # the read ahead, the read of the cut train, the ref
+    target = Target(widgets)
+    assert target.read("cut/kept.txt") == b"kept\n"
+    assert target.read("cut/spent.txt") is None

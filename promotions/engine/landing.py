@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -63,10 +66,11 @@ def apply_train(repository: Repository, branch: str, train: list[Promotion], lea
     still be ours, where the outcomes are recorded, just before the ref moves. Raises
     LeaseLost, and database errors (the lane is taken up again, costing no promotion
     anything)."""
-    take_up(train)
     landing = _Landing(repository, branch, lease)
+    landing.read_ahead(train)
+    take_up(train)
     try:
-        landing.scm = adapter_for(repository)
+        landing.scm = landing.scm or adapter_for(repository)
         pending = landing.settle_earlier(train)
         landing.land_train(pending)
     except (LeaseLost, DatabaseError):
@@ -84,8 +88,40 @@ class _Landing:
     def __init__(self, repository: Repository, branch: str, lease: Holder):
         self.repository, self.branch, self.lease = repository, branch, lease
         self.scm: ScmPort | None = None
+        self.ahead: _ReadAhead | None = None
 
     # --- before landing ----------------------------------------------------------
+
+    def read_ahead(self, train: list[Promotion]) -> None:
+        """Start the first attempt's read of the tip (a network round trip) before the
+        database work that comes first, so the two overlap. Not when an earlier attempt
+        may have landed (reconciling reads the host meanwhile), nor inside a transaction
+        (tests: the read's thread must not use a connection of its own). Any error is
+        left to the attempt, which reads again."""
+        if connection.in_atomic_block or any(p.ref_update_sent for p in train):
+            return
+        try:
+            scm = adapter_for(self.repository)
+            if not scm.reads_over_network:
+                return
+            files = _files_of(train)
+        except Exception:
+            return
+        self.scm = scm
+        paths = _paths_of(files)
+        self.ahead = _ReadAhead(
+            [p.pk for p in train], files, reads_ahead().submit(scm.read_tip, self.branch, paths, True)
+        )
+
+    def _first_read(self, train: list[Promotion]) -> tuple[dict[int, list[FileChange]], Future | None]:
+        """The files and the tip read ahead for exactly this train, once; else its files
+        read now, and no tip."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and ahead.ids == [p.pk for p in train]:
+            return ahead.files, ahead.tip
+        if ahead is not None:
+            _result_or_error(ahead.tip)  # not left running: the connection is used next
+        return _files_of(train), None
 
     def settle_earlier(self, train: list[Promotion]) -> list[Promotion]:
         """Finish what an earlier attempt landed; give up those past their time bound or
@@ -145,10 +181,10 @@ class _Landing:
         False when the branch moved meanwhile."""
         scm = self.scm
         assert scm is not None
-        files_by_promotion = _files_of(train)
-        all_paths = sorted({f.path for files in files_by_promotion.values() for f in files})
+        files_by_promotion, tip_ahead = self._first_read(train)
+        all_paths = _paths_of(files_by_promotion)
         # The head and its entries in one read (GitHub: one request); a missing branch is built from its base.
-        tip = scm.read_tip(self.branch, all_paths, siblings=True)
+        tip = tip_ahead.result() if tip_ahead else scm.read_tip(self.branch, all_paths, siblings=True)
         if tip is not None:
             (head, entries), creating = tip, False
         else:
@@ -370,6 +406,28 @@ class _Landing:
             retry_at(unsure, note, backoff(max(p.transient_errors for p in unsure)))
             not_found = []
         fail([p for p in promotions if not p.ref_update_sent] + not_found, error)
+
+
+@dataclass(frozen=True)
+class _ReadAhead:
+    ids: list[int]
+    files: dict[int, list[FileChange]]
+    tip: Future
+
+
+@functools.cache
+def reads_ahead() -> ThreadPoolExecutor:
+    """Where tips are read ahead (_Landing.read_ahead): a thread per lane a worker process applies at once."""
+    return ThreadPoolExecutor(max_workers=setting("LANE_THREADS"), thread_name_prefix="read ahead")
+
+
+def _result_or_error(read: Future) -> None:
+    with suppress(Exception):
+        read.result()
+
+
+def _paths_of(files_by_promotion: dict[int, list[FileChange]]) -> list[str]:
+    return sorted({f.path for files in files_by_promotion.values() for f in files})
 
 
 def _files_of(train: list[Promotion]) -> dict[int, list[FileChange]]:

@@ -74,6 +74,8 @@ def init_repository(full_name: str, branch: str) -> Path:
 
 
 class LocalAdapter:
+    reads_over_network = False
+
     def __init__(self, full_name: str):
         self.full_name = full_name
         self.path = path = repository_path(full_name)

@@ -141,6 +141,10 @@ class ScmRejected(ScmError):
 
 
 class ScmPort(Protocol):
+    # Whether a read waits on a network round trip (GitHub), so that the engine starts
+    # a train's first read before its own database work rather than after it.
+    reads_over_network: bool
+
     def branch_head(self, branch: str) -> str | None:
         """The commit sha the branch points at, or None if the branch does not exist."""
 

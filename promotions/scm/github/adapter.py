@@ -46,6 +46,8 @@ def _result_or_none(read: Future):
 
 
 class GitHubAdapter:
+    reads_over_network = True
+
     def __init__(self, full_name: str, commit_path: str = paths.REST):
         self.full_name = full_name
         with translated_errors(f"finding the GitHub credentials of {full_name}"):

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,12 +217,29 @@ def is_write(verb: str, path: str, body: object) -> bool:
     return True
 
 
+def _per_thread(name: str) -> Any:
+    """An attribute of a connection that each thread sees its own of."""
+    return property(
+        lambda self: getattr(self._requests, name, None), lambda self, value: setattr(self._requests, name, value)
+    )
+
+
 class _Budgeted:
     """Mixed into PyGithub's connections: the request's credential (from the header its
     auth added) spends a unit of its write budget before a write is sent, and GitHub's
-    primary-limit headers are watched on every answer."""
+    primary-limit headers are watched on every answer.
 
-    budget_key: str | None = None
+    A client's connection is shared by every thread of the process (one client per
+    credential), and PyGithub keeps the request being sent on the connection itself,
+    between request() and getresponse(): that state is kept per thread, else one lane's
+    request could be sent in place of another's."""
+
+    verb = _per_thread("verb")
+    url = _per_thread("url")
+    input = _per_thread("input")
+    headers = _per_thread("headers")
+    stream = _per_thread("stream")
+    budget_key = _per_thread("budget_key")
     # PyGithub's connection's own (set by its __init__).
     session: requests.Session
     protocol: str
@@ -230,6 +248,7 @@ class _Budgeted:
     verify: Any
 
     def __init__(self, *args, **kwargs) -> None:
+        self._requests = threading.local()
         super().__init__(*args, **kwargs)
         # requests reads the environment's proxies and CA bundle again for every request (a
         # tenth of a worker's CPU per GitHub request); a connection has one host, so they
