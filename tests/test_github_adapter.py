@@ -375,18 +375,18 @@ def test_threads_sharing_a_connection_each_send_their_own_request(github, widget
 
 @pytest.fixture
 def counted_reads_ahead(monkeypatch):
-    """The tips read ahead of a train's database work (landing.read_ahead), counted."""
-    from promotions.engine import landing
+    """The tips read ahead of a train's database work (engine.train_reads), counted."""
+    from promotions.engine import train_reads
 
     started = []
-    executor = landing.reads_ahead()
+    executor = train_reads.reads_ahead()
 
     class Counting:
         def submit(self, *args):
             started.append(args[1])  # the branch
             return executor.submit(*args)
 
-    monkeypatch.setattr(landing, "reads_ahead", lambda: Counting())
+    monkeypatch.setattr(train_reads, "reads_ahead", lambda: Counting())
     return started
 
 

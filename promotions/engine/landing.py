@@ -11,11 +11,7 @@ never failed before its `Promotion-Id` trailer has been looked for."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -25,7 +21,6 @@ from django.utils import timezone
 from ..audit import transition
 from ..conf import setting
 from ..models import FileChange, Promotion, Repository
-from ..prepared import PreparedQuery, columns, instance
 from ..scm import adapter_for
 from ..scm.port import NewCommit, ScmAuthError, ScmError, ScmNotFound, ScmPort, ScmRateLimited, WriteBudgetSpent
 from ..statements import rows_update_sql, update_sql
@@ -34,6 +29,7 @@ from .messages import TRAILER_LOOKBACK, author_of, commit_message, promotion_ids
 from .outcomes import WORKER, backoff, charge, fail, finish, retry_at, take_up, wait_behind, wait_for_budget
 from .planning import PromotionPlan, Snapshot, final_status, plan_promotion, trace_file_writes
 from .review import place_review_branch, pull_request_body, pull_request_title, review_branch_of
+from .train_reads import ReadAhead, first_read, paths_of, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +84,7 @@ class _Landing:
     def __init__(self, repository: Repository, branch: str, lease: Holder):
         self.repository, self.branch, self.lease = repository, branch, lease
         self.scm: ScmPort | None = None
-        self.ahead: _ReadAhead | None = None
+        self.ahead: ReadAhead | None = None
 
     # --- before landing ----------------------------------------------------------
 
@@ -102,26 +98,10 @@ class _Landing:
             return
         try:
             scm = adapter_for(self.repository)
-            if not scm.reads_over_network:
-                return
-            files = _files_of(train)
+            if scm.reads_over_network:
+                self.scm, self.ahead = scm, read_ahead(scm, self.branch, train)
         except Exception:
             return
-        self.scm = scm
-        paths = _paths_of(files)
-        self.ahead = _ReadAhead(
-            [p.pk for p in train], files, reads_ahead().submit(scm.read_tip, self.branch, paths, True)
-        )
-
-    def _first_read(self, train: list[Promotion]) -> tuple[dict[int, list[FileChange]], Future | None]:
-        """The files and the tip read ahead for exactly this train, once; else its files
-        read now, and no tip."""
-        ahead, self.ahead = self.ahead, None
-        if ahead is not None and ahead.ids == [p.pk for p in train]:
-            return ahead.files, ahead.tip
-        if ahead is not None:
-            _result_or_error(ahead.tip)  # not left running: the connection is used next
-        return _files_of(train), None
 
     def settle_earlier(self, train: list[Promotion]) -> list[Promotion]:
         """Finish what an earlier attempt landed; give up those past their time bound or
@@ -181,8 +161,9 @@ class _Landing:
         False when the branch moved meanwhile."""
         scm = self.scm
         assert scm is not None
-        files_by_promotion, tip_ahead = self._first_read(train)
-        all_paths = _paths_of(files_by_promotion)
+        files_by_promotion, tip_ahead = first_read(self.ahead, train)
+        self.ahead = None
+        all_paths = paths_of(files_by_promotion)
         # The head and its entries in one read (GitHub: one request); a missing branch is built from its base.
         tip = tip_ahead.result() if tip_ahead else scm.read_tip(self.branch, all_paths, siblings=True)
         if tip is not None:
@@ -406,52 +387,6 @@ class _Landing:
             retry_at(unsure, note, backoff(max(p.transient_errors for p in unsure)))
             not_found = []
         fail([p for p in promotions if not p.ref_update_sent] + not_found, error)
-
-
-@dataclass(frozen=True)
-class _ReadAhead:
-    ids: list[int]
-    files: dict[int, list[FileChange]]
-    tip: Future
-
-
-@functools.cache
-def reads_ahead() -> ThreadPoolExecutor:
-    """Where tips are read ahead (_Landing.read_ahead): a thread per lane a worker process applies at once."""
-    return ThreadPoolExecutor(max_workers=setting("LANE_THREADS"), thread_name_prefix="read ahead")
-
-
-def _result_or_error(read: Future) -> None:
-    with suppress(Exception):
-        read.result()
-
-
-def _paths_of(files_by_promotion: dict[int, list[FileChange]]) -> list[str]:
-    return sorted({f.path for files in files_by_promotion.values() for f in files})
-
-
-def _files_of(train: list[Promotion]) -> dict[int, list[FileChange]]:
-    """Each promotion's file rows in order, read in one query for the whole train."""
-    by_id = {promotion.pk: promotion for promotion in train}
-    files: dict[int, list[FileChange]] = {pk: [] for pk in by_id}
-    for row in _files_query(len(by_id)).rows(*by_id):
-        change = instance(FileChange, row)
-        change.promotion = by_id[change.promotion_id]
-        files[change.promotion_id].append(change)
-    return files
-
-
-@functools.cache
-def _files_query(count: int) -> PreparedQuery:
-    """The file rows of `count` promotions, compiled once per train length."""
-    return PreparedQuery(
-        lambda *ids: (
-            FileChange.objects.filter(promotion_id__in=ids)
-            .order_by("promotion_id", "position")
-            .values_list(*columns(FileChange))
-        ),
-        *range(-7_002_000_001, -7_002_000_001 - count, -1),
-    )
 
 
 def _encodable(message: str) -> str:

@@ -1,0 +1,76 @@
+"""What a train reads before it is planned: its promotions' file rows, and the
+branch's tip, which on a host across the network is read ahead, beside the database
+work that comes before planning (engine.landing)."""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+
+from ..conf import setting
+from ..models import FileChange, Promotion
+from ..prepared import PreparedQuery, columns, instance
+from ..scm.port import ScmPort
+
+
+@dataclass(frozen=True)
+class ReadAhead:
+    """A train's files, and its tip being read, for the train of exactly these ids."""
+
+    ids: list[int]
+    files: dict[int, list[FileChange]]
+    tip: Future
+
+
+@functools.cache
+def reads_ahead() -> ThreadPoolExecutor:
+    """Where tips are read ahead: a thread per lane a worker process applies at once."""
+    return ThreadPoolExecutor(max_workers=setting("LANE_THREADS"), thread_name_prefix="read ahead")
+
+
+def read_ahead(scm: ScmPort, branch: str, train: list[Promotion]) -> ReadAhead:
+    """Read the train's files now, and start reading the tip with every path they touch."""
+    files = files_of(train)
+    return ReadAhead([p.pk for p in train], files, reads_ahead().submit(scm.read_tip, branch, paths_of(files), True))
+
+
+def first_read(ahead: ReadAhead | None, train: list[Promotion]) -> tuple[dict[int, list[FileChange]], Future | None]:
+    """The files and the tip read ahead, if they were for exactly this train; else its
+    files read now, and no tip (a read ahead for another train is waited for, not left
+    running on the connection the caller uses next)."""
+    if ahead is not None and ahead.ids == [p.pk for p in train]:
+        return ahead.files, ahead.tip
+    if ahead is not None:
+        with suppress(Exception):
+            ahead.tip.result()
+    return files_of(train), None
+
+
+def paths_of(files_by_promotion: dict[int, list[FileChange]]) -> list[str]:
+    return sorted({f.path for files in files_by_promotion.values() for f in files})
+
+
+def files_of(train: list[Promotion]) -> dict[int, list[FileChange]]:
+    """Each promotion's file rows in order, read in one query for the whole train."""
+    by_id = {promotion.pk: promotion for promotion in train}
+    files: dict[int, list[FileChange]] = {pk: [] for pk in by_id}
+    for row in _files_query(len(by_id)).rows(*by_id):
+        change = instance(FileChange, row)
+        change.promotion = by_id[change.promotion_id]
+        files[change.promotion_id].append(change)
+    return files
+
+
+@functools.cache
+def _files_query(count: int) -> PreparedQuery:
+    """The file rows of `count` promotions, compiled once per train length."""
+    return PreparedQuery(
+        lambda *ids: (
+            FileChange.objects.filter(promotion_id__in=ids)
+            .order_by("promotion_id", "position")
+            .values_list(*columns(FileChange))
+        ),
+        *range(-7_002_000_001, -7_002_000_001 - count, -1),
+    )
