@@ -118,7 +118,7 @@ def running(command: list[str], env: dict[str, str]):
 
 @contextmanager
 def web_server(env: dict[str, str]):
-    """`make run`'s gunicorn (2 workers x 8 threads); yields (base URL, master process)."""
+    """`make run`'s gunicorn (2 workers x 12 threads); yields (base URL, master process)."""
     from promotions.management.commands.serve import web_command
 
     port = free_port()

@@ -17,7 +17,7 @@ README keeps:
 Needs wrk, PostgreSQL (--database-url: a role that may create databases; each phase
 runs on a throwaway database, dropped afterwards) and Redis (--redis-url: use a
 database number nothing else uses). The web server is `make run`'s (gunicorn, 2
-workers x 8 threads), the worker django-q2's default cluster (2 processes), default
+workers x 12 threads), the worker django-q2's default cluster (2 processes), default
 settings but a throttle rate wrk stays under. Everything listens on 127.0.0.1.
 """
 
@@ -430,7 +430,7 @@ def main():
                     print(f"fleet: {json.dumps(results['fleet'])}", flush=True)
     print(
         f"\n{harness.machine()}, load average after: {harness.load_average()}; PostgreSQL + Redis; "
-        f"gunicorn 2 workers x 8 threads, django-q2 2 workers; wrk {args.connections} connections, "
+        f"gunicorn 2 workers x 12 threads, django-q2 2 workers; wrk {args.connections} connections, "
         f"{args.accept_rounds} rounds of {args.seconds} s\n"
     )
     print(table(args, results))

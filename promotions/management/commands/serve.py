@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
-def web_command(host: str, port: int, *, workers: int = 2, threads: int = 8) -> list[str]:
+def web_command(host: str, port: int, *, workers: int = 2, threads: int = 12) -> list[str]:
     """The web server of `make run`: the REST API, the admin and the MCP endpoint (/mcp)."""
     return [
         sys.executable, "-m", "gunicorn", "config.wsgi",
