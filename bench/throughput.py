@@ -56,7 +56,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=50, help="concurrent clients of wrk")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
-    parser.add_argument("--accept-rounds", type=int, default=3, help="wrk rounds of /healthz, POST and status")
+    parser.add_argument("--accept-rounds", type=int, default=5, help="wrk rounds of /healthz, POST and status")
     parser.add_argument("--phases", default="accept,memory,commit,fleet", help="which measurements to run")
     parser.add_argument("--latency-ms", type=float, default=75, help="the GitHub emulator's round trip")
     parser.add_argument("--commits", type=int, default=20, help="timed commits per backend")

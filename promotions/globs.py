@@ -49,5 +49,16 @@ def path_matches(glob: str, path: str, *, folded: bool = True) -> bool:
 
 
 def first_match(globs: list[str], path: str, *, folded: bool = True) -> str | None:
-    """The first of `globs` that matches `path` (see path_matches), or None."""
-    return next((glob for glob in globs if path_matches(glob, path, folded=folded)), None)
+    """The first of `globs` that matches `path` (see path_matches), or None. The path is
+    folded once and tried against all of them at once: most paths match none."""
+    if not globs:
+        return None
+    subject = path_fold(path) if folded else path
+    if _any_pattern(tuple(globs), folded).fullmatch(subject) is None:
+        return None
+    return next(glob for glob in globs if _pattern(glob, folded).fullmatch(subject))
+
+
+@lru_cache(maxsize=256)
+def _any_pattern(globs: tuple[str, ...], folded: bool) -> re.Pattern:
+    return re.compile("|".join(f"(?:{_pattern(glob, folded).pattern})" for glob in globs))

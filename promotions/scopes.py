@@ -72,6 +72,8 @@ def path_problem(pod: Pod, path: str) -> str | None:
     allowed = glob_lines(pod.allowed_path_globs)
     if allowed and first_match(allowed, path, folded=False) is None:
         return f"'{path}' is outside this pod's allowed paths ({', '.join(allowed)})"
+    if first_match(sensitive_path_globs(), path) is None:
+        return None
     for sensitive in sensitive_path_globs():
         granted = any(_spells_out(glob, sensitive) and path_matches(glob, path, folded=False) for glob in allowed)
         if path_matches(sensitive, path) and not granted:
