@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass
 
 from ..conf import setting
@@ -38,13 +37,10 @@ def read_ahead(scm: ScmPort, branch: str, train: list[Promotion]) -> ReadAhead:
 
 def first_read(ahead: ReadAhead | None, train: list[Promotion]) -> tuple[dict[int, list[FileChange]], Future | None]:
     """The files and the tip read ahead, if they were for exactly this train; else its
-    files read now, and no tip (a read ahead for another train is waited for, not left
-    running on the connection the caller uses next)."""
+    files read now, and no tip (a read ahead for a train since cut is left to finish
+    unheeded: a client's connection keeps each thread's request apart)."""
     if ahead is not None and ahead.ids == [p.pk for p in train]:
         return ahead.files, ahead.tip
-    if ahead is not None:
-        with suppress(Exception):
-            ahead.tip.result()
     return files_of(train), None
 
 
