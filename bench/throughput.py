@@ -319,9 +319,9 @@ def table(args, results: dict[str, dict]) -> str:
         healthz, post, status = (results["accept"][name] for name in ("healthz", "post", "status"))
         rows += [
             (f"POST 3 files, {args.connections} clients", _load(post), f"/healthz {_load(healthz)}",
-             f"{post['rate'] / healthz['rate']:.2f}", ">= 0.25, p95 < 250 ms"),
+             f"{post['rate'] / healthz['rate']:.3f}", ">= 0.25, p95 < 250 ms"),
             (f"GET status, {args.connections} clients", _load(status), "/healthz, as above",
-             f"{status['rate'] / healthz['rate']:.2f}", ""),
+             f"{status['rate'] / healthz['rate']:.3f}", ""),
         ]  # fmt: skip
     if "memory" in results:
         memory = results["memory"]
@@ -354,7 +354,7 @@ def table(args, results: dict[str, dict]) -> str:
         ours, theirs = (", ".join(f"{seconds:.2f}" for seconds in rounds) for rounds in fleet["rounds"])
         rows.append((f"{FLEET} pods on {FLEET} branches, github (median of {args.rounds} rounds)",
                      f"{fleet['patchgate']:.2f} s ({ours})", f"push_files {fleet['push_files']:.2f} s ({theirs})",
-                     f"{fleet['patchgate'] / fleet['push_files']:.2f}", "<= 1"))  # fmt: skip
+                     f"{fleet['patchgate'] / fleet['push_files']:.3f}", "<= 1"))  # fmt: skip
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     lines.insert(1, "|" + "---|" * len(rows[0]))
     return "\n".join(lines)
