@@ -29,7 +29,7 @@ from .messages import TRAILER_LOOKBACK, author_of, commit_message, promotion_ids
 from .outcomes import WORKER, backoff, charge, fail, finish, retry_at, take_up, wait_behind, wait_for_budget
 from .planning import PromotionPlan, Snapshot, final_status, plan_promotion, trace_file_writes
 from .review import place_review_branch, pull_request_body, pull_request_title, review_branch_of
-from .train_reads import ReadAhead, first_read, paths_of, read_ahead
+from .train_reads import ReadAhead, files_of, paths_of, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,14 @@ class _Landing:
         False when the branch moved meanwhile."""
         scm = self.scm
         assert scm is not None
-        files_by_promotion, tip_ahead = first_read(self.ahead, train)
-        self.ahead = None
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and ahead.is_for(train):
+            files_by_promotion, tip_ahead = ahead.files, ahead.tip
+        else:
+            # A read ahead for a train since cut is left to finish unheeded (a client's
+            # connection keeps each thread's request apart); its files go before these are read.
+            ahead = None
+            files_by_promotion, tip_ahead = files_of(train), None
         all_paths = paths_of(files_by_promotion)
         # The head and its entries in one read (GitHub: one request); a missing branch is built from its base.
         tip = tip_ahead.result() if tip_ahead else scm.read_tip(self.branch, all_paths, siblings=True)

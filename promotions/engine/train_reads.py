@@ -22,6 +22,9 @@ class ReadAhead:
     files: dict[int, list[FileChange]]
     tip: Future
 
+    def is_for(self, train: list[Promotion]) -> bool:
+        return self.ids == [p.pk for p in train]
+
 
 @functools.cache
 def reads_ahead() -> ThreadPoolExecutor:
@@ -33,15 +36,6 @@ def read_ahead(scm: ScmPort, branch: str, train: list[Promotion]) -> ReadAhead:
     """Read the train's files now, and start reading the tip with every path they touch."""
     files = files_of(train)
     return ReadAhead([p.pk for p in train], files, reads_ahead().submit(scm.read_tip, branch, paths_of(files), True))
-
-
-def first_read(ahead: ReadAhead | None, train: list[Promotion]) -> tuple[dict[int, list[FileChange]], Future | None]:
-    """The files and the tip read ahead, if they were for exactly this train; else its
-    files read now, and no tip (a read ahead for a train since cut is left to finish
-    unheeded: a client's connection keeps each thread's request apart)."""
-    if ahead is not None and ahead.ids == [p.pk for p in train]:
-        return ahead.files, ahead.tip
-    return files_of(train), None
 
 
 def paths_of(files_by_promotion: dict[int, list[FileChange]]) -> list[str]:
