@@ -101,13 +101,12 @@ def row_values(rows: Sequence[Model], fields: Sequence[Field]) -> list:
     """Each row's value of each field, as Django's INSERT would send it (pre_save, then
     get_db_prep_save), taking the short way where that is the value itself."""
     database = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
+    plan = _value_plan(tuple(fields))
     values = []
     for row in rows:
-        for field, attname, read_plainly, plain_type in _value_plan(tuple(fields)):
+        for field, attname, read_plainly, plain_type in plan:
             value = getattr(row, attname) if read_plainly else field.pre_save(row, True)
-            values.append(
-                value if value is None or type(value) is plain_type else field.get_db_prep_save(value, database)
-            )
+            values.append(_prepared(field, value, plain_type, database))
     return values
 
 
@@ -135,7 +134,11 @@ def _value_plan(fields: tuple[Field, ...]) -> tuple[tuple[Field, str, bool, type
 
 
 def _db_value(field: Field, value: object, database) -> object:
-    if value is None or type(value) is _PLAIN.get(type(field)):
+    return _prepared(field, value, _PLAIN.get(type(field)), database)
+
+
+def _prepared(field: Field, value: object, plain_type: type | None, database) -> object:
+    if value is None or type(value) is plain_type:
         return value
     return field.get_db_prep_save(value, database)
 
