@@ -71,24 +71,18 @@ class Actor:
         return cls(Event.ActorKind.USER, user.get_username(), user=user)
 
 
-def event_row(promotion: Promotion, actor: Actor, from_status: str, to_status: str, detail: str = "") -> Event:
-    """An unsaved Event, for callers that insert several at once."""
-    return Event(
-        promotion=promotion,
-        actor_kind=actor.kind,
-        actor_pod=actor.pod,
-        actor_user=actor.user,
-        actor_name=actor.name,
-        from_status=from_status,
-        to_status=to_status,
-        detail=detail,
-    )
-
-
-def record_event(promotion: Promotion, actor: Actor, from_status: str, to_status: str, detail: str = "") -> Event:
-    event = event_row(promotion, actor, from_status, to_status, detail)
-    event.save()
-    return event
+def event_values(actor: Actor, from_status: str, to_status: str, detail: str = "") -> dict[str, Any]:
+    """An event's values but its promotion's, for the statements that insert it with
+    (or after) the promotion's own row: no model instance is built."""
+    return {
+        "actor_kind": actor.kind,
+        "actor_pod_id": actor.pod.pk if actor.pod is not None else None,
+        "actor_user_id": actor.user.pk if actor.user is not None else None,
+        "actor_name": actor.name,
+        "from_status": from_status,
+        "to_status": to_status,
+        "detail": detail,
+    }
 
 
 def transition(promotion: Promotion, to_status: str, actor: Actor, detail: str = "", **fields) -> bool:
@@ -102,18 +96,18 @@ def transition(promotion: Promotion, to_status: str, actor: Actor, detail: str =
     if to_status in Promotion.FINAL_STATUSES:
         fields.setdefault("finished_at", now)
     values = {"status": to_status, "updated_at": now, **fields}
-    event = event_row(promotion, actor, from_status, to_status, detail)
+    event = event_values(actor, from_status, to_status, detail)
     if connection.vendor == "postgresql":
         # The engine moves every promotion at least twice: one round trip each.
         update = update_sql(Promotion, values, {"pk": promotion.pk, "status": from_status})
         then = notification(promotion.pk, to_status) if to_status in SETTLED_STATUSES else None
-        if not update_adding(update, event, link="promotion", then=then, model=Promotion):
+        if not update_adding(update, (Event, event), link="promotion", then=then, model=Promotion):
             return False
     else:
         with transaction.atomic():
             if not Promotion.objects.filter(pk=promotion.pk, status=from_status).update(**values):
                 return False
-            event.save()
+            Event.objects.create(promotion=promotion, **event)
     promotion.status = to_status
     promotion.updated_at = now
     for name, value in fields.items():

@@ -13,7 +13,7 @@ connection and shape."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 from django.db import connection, connections
@@ -29,27 +29,35 @@ from django.db.models import (
     TextField,
 )
 from django.db.models.sql import InsertQuery
+from django.utils import timezone
 
 from .prepared import fetch_all
 
+# A new row's values by field attname (`promotion_id`, `path`): a field left out takes
+# its default (now, for auto_now fields). Rows inserted in bulk are written from these,
+# without the cost of a model instance each.
+Values = Mapping[str, object]
 
-def insert_sql(rows: Sequence[Model]) -> tuple[str, list]:
-    """The INSERT of `rows` as Django writes it (defaults, auto_now, each value prepared
-    by its field), compiled once per shape."""
-    sql, fields = _insert_shape(type(rows[0]), len(rows))
+
+def insert_sql(model: type[Model], rows: Sequence[Values]) -> tuple[str, list]:
+    """The INSERT of `rows` of `model` as Django writes it (defaults, auto_now, each value
+    prepared by its field), compiled once per shape."""
+    sql, fields = _insert_shape(model, len(rows))
     return sql, row_values(rows, fields)
 
 
-def insert_linked(lock: tuple[str, list], parent: Model, children: Sequence[Sequence[Model]], link: str) -> int:
+def insert_linked(
+    lock: tuple[str, list], parent: Model, children: Sequence[tuple[type[Model], Sequence[Values]]], link: str
+) -> int:
     """PostgreSQL, one statement (prepared: promotions.prepared.fetch_all): take the
-    `lock` (a SELECT), INSERT `parent` (unsaved), then each non-empty list of
-    `children` (unsaved) with their `link` field set to the parent's new id, which it
-    returns. Outside a transaction the statement is one of its own: all or nothing."""
-    groups = [rows for rows in children if rows]
-    shape = tuple((type(rows[0]), len(rows)) for rows in groups)
+    `lock` (a SELECT), INSERT `parent` (unsaved), then each non-empty list of rows of
+    `children` with their `link` field set to the parent's new id, which it returns.
+    Outside a transaction the statement is one of its own: all or nothing."""
+    groups = [(model, rows) for model, rows in children if rows]
+    shape = tuple((model, len(rows)) for model, rows in groups)
     sql, parent_fields, group_fields = _linked_shape(lock[0], type(parent), shape, link)
     params = [*lock[1], *row_values([parent], parent_fields)]
-    for rows, fields in zip(groups, group_fields, strict=True):
+    for (_, rows), fields in zip(groups, group_fields, strict=True):
         params += row_values(rows, fields)
     [(parent_id,)] = fetch_all(sql, params, keep_cursor=True)
     return parent_id
@@ -97,16 +105,22 @@ def _cast_parameters(fields: Sequence[Field]) -> str:
     return ", ".join(f"%s::{'varchar' if type_.startswith('varchar') else type_}" for type_ in types)
 
 
-def row_values(rows: Sequence[Model], fields: Sequence[Field]) -> list:
+def row_values(rows: Sequence[Model | Values], fields: Sequence[Field]) -> list:
     """Each row's value of each field, as Django's INSERT would send it (pre_save, then
-    get_db_prep_save), taking the short way where that is the value itself."""
+    get_db_prep_save), taking the short way where that is the value itself. A row is a
+    model instance or its Values."""
     database = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
     plan = _value_plan(tuple(fields))
     values = []
     for row in rows:
-        for field, attname, read_plainly, plain_type in plan:
-            value = getattr(row, attname) if read_plainly else field.pre_save(row, True)
-            values.append(_prepared(field, value, plain_type, database))
+        if isinstance(row, Model):
+            for field, attname, read_plainly, plain_type, _ in plan:
+                value = getattr(row, attname) if read_plainly else field.pre_save(row, True)
+                values.append(_prepared(field, value, plain_type, database))
+        else:
+            for field, attname, _, plain_type, default in plan:
+                value = row[attname] if attname in row else default()
+                values.append(_prepared(field, value, plain_type, database))
     return values
 
 
@@ -125,12 +139,20 @@ _PLAIN = {
 
 
 @functools.lru_cache(maxsize=128)
-def _value_plan(fields: tuple[Field, ...]) -> tuple[tuple[Field, str, bool, type | None], ...]:
+def _value_plan(fields: tuple[Field, ...]) -> tuple[tuple[Field, str, bool, type | None, Callable[[], object]], ...]:
     """Per field: its attribute, whether its pre_save only reads it (no auto_now and the
-    like), and the type whose values need no preparation."""
+    like), the type whose values need no preparation, and a new row's value when its
+    Values leave the field out."""
     return tuple(
-        (field, field.attname, type(field).pre_save is Field.pre_save, _PLAIN.get(type(field))) for field in fields
+        (field, field.attname, type(field).pre_save is Field.pre_save, _PLAIN.get(type(field)), _default(field))
+        for field in fields
     )
+
+
+def _default(field: Field) -> Callable[[], object]:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return timezone.now
+    return field.get_default
 
 
 def _db_value(field: Field, value: object, database) -> object:
@@ -155,19 +177,24 @@ def _insert_shape(model: type[Model], count: int) -> tuple[str, list[Field]]:
 
 
 def update_adding(
-    update: tuple[str, list], added: Model, link: str, then: tuple[str, list] | None, model: type[Model]
+    update: tuple[str, list],
+    added: tuple[type[Model], Values],
+    link: str,
+    then: tuple[str, list] | None,
+    model: type[Model],
 ) -> bool:
     """PostgreSQL, one statement: the `update` (update_sql) of rows of `model` and, only
-    if it updated one, the INSERT of `added` (its `link` field set to that row's id),
-    then the `then` SELECT expression (e.g. a pg_notify) once. True when a row was
+    if it updated one, the INSERT of the `added` row (its `link` field set to that row's
+    id), then the `then` SELECT expression (e.g. a pg_notify) once. True when a row was
     updated. One round trip where a transaction of its own would take four or five."""
-    insert, fields = _insert_from_updated(type(added), link)
+    added_model, added_values = added
+    insert, fields = _insert_from_updated(added_model, link)
     last, last_params = then or ("1", [])
     sql = (
         f"WITH updated AS ({update[0]} RETURNING {_quoted_pk(model)}), "
         f"added AS ({insert} RETURNING 1) SELECT {last} FROM added"
     )
-    return bool(fetch_all(sql, [*update[1], *row_values([added], fields), *last_params], keep_cursor=True))
+    return bool(fetch_all(sql, [*update[1], *row_values([added_values], fields), *last_params], keep_cursor=True))
 
 
 def _quoted_pk(model: type[Model]) -> str:

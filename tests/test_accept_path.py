@@ -72,8 +72,8 @@ def test_a_submission_whose_insert_fails_leaves_nothing_and_the_connection_usabl
 ):
     def submit(paths: list[str], actor_pod_id: int) -> None:
         promotion = Promotion(pod=pod, repository=repository, branch="main", commit_message="m", status="queued")
-        files = [FileChange(path=path, content=b"a\n", position=i) for i, path in enumerate(paths)]
-        event = Event(actor_kind="pod", actor_pod_id=actor_pod_id, actor_name="writer", to_status="queued")
+        files = [{"path": path, "content": b"a\n", "position": i} for i, path in enumerate(paths)]
+        event = {"actor_kind": "pod", "actor_pod_id": actor_pod_id, "actor_name": "writer", "to_status": "queued"}
         insert_submission(promotion, files, [event])
 
     with pytest.raises(IntegrityError):

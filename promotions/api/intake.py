@@ -15,12 +15,10 @@ from .serializers import PromotionInputSerializer
 def promotion_request_from(payload, *, idempotency_key: str | None) -> PromotionRequest:
     """Raises InvalidRequest naming each field (e.g. `files[2].content`). Each file's
     content leaves `payload` once decoded (FileInputSerializer)."""
-    serializer = PromotionInputSerializer(data=payload)
     try:
-        serializer.is_valid(raise_exception=True)
+        data = PromotionInputSerializer.validated(payload)
     except ValidationError as error:
         raise InvalidRequest(flatten_errors(error.detail)) from None
-    data = serializer.validated_data
     return PromotionRequest(
         repository=data.get("repository"),
         branch=data.get("branch"),

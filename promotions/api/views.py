@@ -143,9 +143,7 @@ class FileView(APIView):
         extensions=schema.READ_ONLY,
     )
     def get(self, request):
-        query = FileQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        version = selectors.file_for_pod(pod=request.user, **query.validated_data)
+        version = selectors.file_for_pod(pod=request.user, **FileQuerySerializer.validated(request.query_params))
         return Response(FileVersionSerializer(version).data)
 
 
@@ -173,7 +171,5 @@ class FilesView(APIView):
         extensions=schema.READ_ONLY,
     )
     def post(self, request):
-        query = FilesQuerySerializer(data=request.data)
-        query.is_valid(raise_exception=True)
-        versions = selectors.files_for_pod(pod=request.user, **query.validated_data)
+        versions = selectors.files_for_pod(pod=request.user, **FilesQuerySerializer.validated(request.data))
         return Response(FileVersionsSerializer(versions).data)

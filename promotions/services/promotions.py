@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 
 from .. import scopes, selectors
-from ..audit import Actor, IllegalTransition, event_row, record_audit, transition
+from ..audit import Actor, IllegalTransition, event_values, record_audit, transition
 from ..conf import setting
 from ..engine.outcomes import settle_files
 from ..errors import IdempotencyMismatch, InvalidRequest, NotAllowed, OutOfScope, TooLarge
@@ -202,7 +203,7 @@ def _record(pod: Pod, repository: Repository, branch: str, request: PromotionReq
     """The promotion, born in the status its first transition would give it (queued,
     or awaiting approval), its files, and the two events that transition and the
     submission record: inserted together, nothing read back (services.rows). The rows
-    written are kept on `promotion.result_rows` for the answer."""
+    written are kept on `promotion.result_rows` (SubmittedFile) for the answer."""
     actor = Actor.of_pod(pod)
     policy = approval_policy(pod, repository, [file.path for file in request.files])
     status = Status.AWAITING_APPROVAL if policy else Status.QUEUED
@@ -221,32 +222,40 @@ def _record(pod: Pod, repository: Repository, branch: str, request: PromotionReq
         status=status,
     )
     rows = [
-        FileChange(
-            position=position,
-            path=file.path,
-            operation=file.operation,
-            encoding=file.encoding,
-            content=file.content,
-            base_given=file.base_given,
-            base_sha=file.base_sha,
-            mode=file.mode,
-        )
+        {
+            "position": position,
+            "path": file.path,
+            "operation": file.operation,
+            "encoding": file.encoding,
+            "content": file.content,
+            "base_given": file.base_given,
+            "base_sha": file.base_sha,
+            "mode": file.mode,
+        }
         for position, file in enumerate(request.files)
     ]
     moved = (
-        event_row(promotion, Actor.system("approval policy"), Status.PENDING, status, policy)
+        event_values(Actor.system("approval policy"), Status.PENDING, status, policy)
         if policy
-        else event_row(promotion, actor, Status.PENDING, status)
+        else event_values(actor, Status.PENDING, status)
     )
-    insert_submission(promotion, rows, [event_row(promotion, actor, "", Status.PENDING, "submitted"), moved])
+    insert_submission(promotion, rows, [event_values(actor, "", Status.PENDING, "submitted"), moved])
     if not policy:
         _enqueue_on_commit(promotion)
-    for row in rows:
-        # Deferred from here on, as if loaded without it: the answer never shows the
-        # content, and a caller waiting for the outcome should not hold it.
-        del row.__dict__["content"]
-    promotion.result_rows = rows  # type: ignore[attr-defined]
+    # The answer never shows the content: a caller waiting for the outcome does not hold it.
+    promotion.result_rows = [SubmittedFile(file.path, file.operation) for file in request.files]  # type: ignore[attr-defined]
     return promotion
+
+
+class SubmittedFile(NamedTuple):
+    """A file row as its submission wrote it, for the answer (api.serializers)."""
+
+    path: str
+    operation: str
+    status: str = FileChange.Status.PENDING
+    old_sha: str = ""
+    new_sha: str = ""
+    message: str = ""
 
 
 def approval_policy(pod: Pod, repository: Repository, paths: list[str]) -> str | None:

@@ -17,17 +17,16 @@ Nothing is read back: the promotion's id comes back from its INSERT."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model
 
 from ..engine.lanes import lock_for_queueing, queueing_lock
 from ..models import Event, FileChange, Promotion
-from ..statements import insert_linked, insert_sql
+from ..statements import Values, insert_linked, insert_sql
 
 # Content bytes and files sent in the one statement; more goes the transactional way.
 # (A statement takes at most 65,535 parameters: 12 per file.)
@@ -37,46 +36,40 @@ ONE_STATEMENT_FILES = 1000
 INSERT_BATCH_BYTES = 4 * 1024 * 1024
 
 
-def insert_submission(promotion: Promotion, files: list[FileChange], events: list[Event]) -> None:
-    """INSERT `promotion` (unsaved; its pk is set), then `files` and `events` (unsaved,
-    in order, for that promotion). The file rows and events keep no ids of their own."""
-    size = sum(len(row.content or b"") for row in files)
+def insert_submission(promotion: Promotion, files: Sequence[Values], events: Sequence[Values]) -> None:
+    """INSERT `promotion` (unsaved; its pk is set), then the rows of its `files` and
+    `events` (statements.Values, in order, without the promotion). No model instance
+    is made of them on PostgreSQL, and they keep no ids of their own."""
+    size = sum(_content_size(row) for row in files)
     if connection.vendor == "postgresql" and size <= ONE_STATEMENT_BYTES and len(files) <= ONE_STATEMENT_FILES:
         _in_one_statement(promotion, files, events)
         return
     with transaction.atomic():
         lock_for_queueing(promotion.repository_id, promotion.branch)
         promotion.save(force_insert=True)
-        _attach(promotion, [*files, *events])
         for batch in _batches(files):
-            _insert_content(batch)
-        Event.objects.bulk_create(events)
+            _insert_content([{**row, "promotion_id": promotion.pk} for row in batch])
+        Event.objects.bulk_create([Event(promotion=promotion, **row) for row in events])
 
 
-def _insert_content(rows: list[FileChange]) -> None:
+def _insert_content(rows: list[Values]) -> None:
     """INSERT file rows whose content is large. PostgreSQL: with binary parameters on
     the connection's own transaction, so the content goes out as it is (the text
     protocol would write it as hex, twice over). Django does not see this statement."""
     if connection.vendor != "postgresql":
         with _query_log_off():
-            FileChange.objects.bulk_create(rows)
+            FileChange.objects.bulk_create([FileChange(**row) for row in rows])
         return
-    sql, params = insert_sql(rows)
+    sql, params = insert_sql(FileChange, rows)
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql.replace("%s", "%b"), params)
 
 
-def _in_one_statement(promotion: Promotion, files: list[FileChange], events: list[Event]) -> None:
+def _in_one_statement(promotion: Promotion, files: Sequence[Values], events: Sequence[Values]) -> None:
     with _savepoint_if_in_transaction():
         lock = queueing_lock(promotion.repository_id, promotion.branch)
-        promotion.pk = insert_linked(lock, promotion, [files, events], link="promotion")
+        promotion.pk = insert_linked(lock, promotion, [(FileChange, files), (Event, events)], link="promotion")
     promotion._state.adding, promotion._state.db = False, connection.alias
-    _attach(promotion, [*files, *events])
-
-
-def _attach(promotion: Promotion, rows: list[Model]) -> None:
-    for row in rows:
-        row.promotion = promotion  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -90,11 +83,16 @@ def _savepoint_if_in_transaction() -> Iterator[None]:
         yield
 
 
-def _batches(rows: list[FileChange]) -> Iterator[list[FileChange]]:
-    batch: list[FileChange] = []
+def _content_size(row: Values) -> int:
+    content = row.get("content")
+    return len(content) if isinstance(content, bytes) else 0
+
+
+def _batches(rows: Sequence[Values]) -> Iterator[list[Values]]:
+    batch: list[Values] = []
     size = 0
     for row in rows:
-        length = len(row.content or b"")
+        length = _content_size(row)
         if batch and size + length > INSERT_BATCH_BYTES:
             yield batch
             batch, size = [], 0
