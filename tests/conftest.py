@@ -5,8 +5,9 @@ import pytest
 from django_q.conf import Conf
 
 from promotions.conf import forget_shared
-from promotions.models import FileChange, Promotion
+from promotions.models import FileChange, Promotion, Repository
 from promotions.scm.github import budget
+from promotions.scm.github.ahead import forget_tips
 from promotions.scm.github.paths import forget_rules
 from promotions.scm.github.refs import forget_repository_id
 from promotions.services.branches import forget_branches
@@ -70,7 +71,20 @@ def github(settings, github_emulator):
     settings.GITHUB_WRITE_LIMITS = "off"
     forget_rules()  # the emulator was reset: no branch rule of an earlier test holds
     forget_repository_id()  # nor any repository's node id
+    forget_tips()  # nor any branch's tip
     return github_emulator
+
+
+@pytest.fixture
+def widgets(github):
+    """A GitHub repository on the REST path (`auto` adds a rules read per branch a minute: test_commit_paths)."""
+    github.create_repository("acme/widgets")
+    return RepositoryFactory(full_name="acme/widgets", backend=Repository.Backend.GITHUB, commit_path="rest")
+
+
+@pytest.fixture
+def writer(widgets):
+    return PodFactory(name="writer", repositories=[widgets])
 
 
 @pytest.fixture(params=TARGETS)

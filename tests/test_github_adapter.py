@@ -21,7 +21,7 @@ from promotions.models import GitHubWriteBudget, Promotion, Repository
 from promotions.scm import adapter_for
 from promotions.scm.github import refs
 from promotions.scm.port import ScmTransientError, TreeWrite
-from tests.factories import PodFactory, RepositoryFactory
+from tests.factories import RepositoryFactory
 from tests.helpers import GITHUB_TOKEN, Target, apply, client_for, file, new_app_key, results, submit
 
 pytestmark = pytest.mark.django_db
@@ -29,18 +29,6 @@ Status = Promotion.Status
 # The branch and its touched paths (one GraphQL read), a tree, a commit, the ref update.
 MAX_CALLS_PER_BATCH = 4
 UPDATE_REFS = {"kind": "drop_after_write", "method": "POST", "path": "/graphql$", "query": "updateRefs"}
-
-
-@pytest.fixture
-def widgets(github):
-    github.create_repository("acme/widgets")
-    # The REST path's own budget; `auto` adds a rules read per branch a minute (test_commit_paths).
-    return RepositoryFactory(full_name="acme/widgets", backend=Repository.Backend.GITHUB, commit_path="rest")
-
-
-@pytest.fixture
-def writer(widgets):
-    return PodFactory(name="writer", repositories=[widgets])
 
 
 def calls_made(emulator, action) -> tuple[object, int]:

@@ -99,7 +99,9 @@ class _Landing:
         try:
             scm = adapter_for(self.repository)
             if scm.reads_over_network:
-                self.scm, self.ahead = scm, read_ahead(scm, self.branch, train)
+                # A trace file in the commit would make every guess of its writes wrong.
+                guess = not self.repository.trace_path_template
+                self.scm, self.ahead = scm, read_ahead(scm, self.branch, train, guess)
         except Exception:
             return
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..conf import setting
 from ..models import FileChange, Promotion
 from ..prepared import PreparedQuery, columns, instance
-from ..scm.port import ScmPort
+from ..scm.port import BLOB_MODE, ScmPort, TreeWrite
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,30 @@ def reads_ahead() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=setting("LANE_THREADS"), thread_name_prefix="read ahead")
 
 
-def read_ahead(scm: ScmPort, branch: str, train: list[Promotion]) -> ReadAhead:
-    """Read the train's files now, and start reading the tip with every path they touch."""
+def read_ahead(scm: ScmPort, branch: str, train: list[Promotion], guess: bool) -> ReadAhead:
+    """Read the train's files now, and start reading the tip with every path they touch
+    (with `guess`, and the first commit's expected writes: as_sent)."""
     files = files_of(train)
-    return ReadAhead([p.pk for p in train], files, reads_ahead().submit(scm.read_tip, branch, paths_of(files), True))
+    expected = as_sent(files[train[0].pk]) if guess else None
+    tip = reads_ahead().submit(scm.read_tip, branch, paths_of(files), True, expected)
+    return ReadAhead([p.pk for p in train], files, tip)
+
+
+# A guess is made of small promotions only: a large one's content is not held twice, nor
+# sent twice when the guess is wrong, and its upload dwarfs the round trip saved.
+AS_SENT_MAX_BYTES = 1024 * 1024
+
+
+def as_sent(files: list[FileChange]) -> list[TreeWrite] | None:
+    """A promotion's writes if every file lands as sent, in a regular file unless the
+    pod named a mode (the plan's writes when nothing on the branch is in the way); None
+    when it deletes a file (the plan would write nothing for one already absent) or is
+    large."""
+    if not files or any(f.operation == FileChange.Operation.DELETE for f in files):
+        return None
+    if sum(len(f.content or b"") for f in files) > AS_SENT_MAX_BYTES:
+        return None
+    return [TreeWrite(f.path, bytes(f.content or b""), f.mode or BLOB_MODE, f.is_text) for f in files]
 
 
 def paths_of(files_by_promotion: dict[int, list[FileChange]]) -> list[str]:

@@ -116,9 +116,9 @@ class LocalAdapter:
         return entries
 
     def read_tip(
-        self, branch: str, paths: list[str], siblings: bool = False
+        self, branch: str, paths: list[str], siblings: bool = False, expected: list[TreeWrite] | None = None
     ) -> tuple[str, dict[str, TreeEntry]] | None:
-        head = self.branch_head(branch)
+        head = self.branch_head(branch)  # on this disk, nothing is gained by writing ahead
         return None if head is None else (head, self.read_entries(head, paths, siblings))
 
     def read_files(self, branch: str, paths: list[str]) -> tuple[str, dict[str, FileRead]] | None:

@@ -156,10 +156,14 @@ class ScmPort(Protocol):
         the same read."""
 
     def read_tip(
-        self, branch: str, paths: list[str], siblings: bool = False
+        self, branch: str, paths: list[str], siblings: bool = False, expected: list[TreeWrite] | None = None
     ) -> tuple[str, dict[str, TreeEntry]] | None:
         """The branch's head and read_entries of it, read together (on GitHub in one
-        request: a train's first round trip); None when the branch does not exist."""
+        request: a train's first round trip); None when the branch does not exist.
+        `expected`: the writes the train's first commit will likely have; a host across
+        the network may write them onto the branch's last known tip meanwhile, for
+        write_chain to take if the plan made on the tip read has exactly those writes
+        on exactly that tip."""
 
     def read_files(self, branch: str, paths: list[str]) -> tuple[str, dict[str, FileRead]] | None:
         """The branch's head and each of `paths` that is a file there, read together (on

@@ -27,7 +27,7 @@ from ..port import (
     parent_directories,
     path_and_parents,
 )
-from . import budget, graphql, paths, reads, refs
+from . import ahead, budget, graphql, paths, reads, refs
 from .client import client, credentials, web_url
 from .diffs import FILES_PER_PAGE, commit_patches
 from .errors import translated_errors
@@ -57,6 +57,7 @@ class GitHubAdapter:
         self.commit_path = paths.CommitPath(commit_path, self.github.requester, full_name)
         # commit sha -> its root tree sha, from every tree read and commit written.
         self.tree_of: dict[str, str] = {}
+        self.tree_ahead: ahead.TreeAhead | None = None
 
     # --- reads -----------------------------------------------------------------
 
@@ -90,24 +91,28 @@ class GitHubAdapter:
             return reads.entries(self.github.requester, self.full_name, commit_sha, wanted, listed)
 
     def read_tip(
-        self, branch: str, paths: list[str], siblings: bool = False
+        self, branch: str, paths: list[str], siblings: bool = False, expected: list[TreeWrite] | None = None
     ) -> tuple[str, dict[str, TreeEntry]] | None:
         """The branch's head and every path of it, in one GraphQL request by the branch's
         name (the head's root tree comes with it), with the rules the commit path may ask
-        for next read at the same time (kept, paths.py): a train's first round trip.
+        for next read at the same time (kept, paths.py), and the `expected` first tree
+        written on the branch's last known tip (ahead.py): a train's first round trip.
         A branch the request does not find is looked up as branch_head does, which tells
         a missing branch from a missing repository."""
         wanted = sorted({prefix for path in paths for prefix in path_and_parents(path)})
         listed = parent_directories(paths) if siblings else None
         requester = self.github.requester
         rules = None
-        if self.commit_path.setting != _REST and not connection.in_atomic_block:
-            # Not inside a transaction (tests): what a read does in the database (the write
-            # budget watches every answer) must stay on this thread's connection.
+        # Not inside a transaction (tests): what a request does in the database (the write
+        # budget watches every answer) must stay on this thread's connection.
+        beside = not connection.in_atomic_block
+        if beside and (self.commit_path.setting != _REST or expected):
             with translated_errors(f"authenticating to {self.full_name}"):
                 if requester.auth is not None:
                     requester.auth.token  # noqa: B018  (an App's installation token, fetched once, before two reads race for it)
+        if beside and self.commit_path.setting != _REST:
             rules = _BESIDE.submit(self.commit_path.signed_only, branch)
+        self.tree_ahead = self._write_ahead(branch, expected) if beside and expected else None
         with translated_errors(f"reading branch {branch} of repository {self.full_name}"):
             found = reads.entries_at(requester, self.full_name, f"refs/heads/{branch}", wanted, listed)
         if rules is not None:
@@ -117,7 +122,22 @@ class GitHubAdapter:
             return None if head is None else (head, self.read_entries(head, paths, siblings))
         head, tree, entries = found
         self.tree_of[head] = tree
+        ahead.remember_tip(self.full_name, branch, head, tree)
         return head, entries
+
+    def _write_ahead(self, branch: str, writes: list[TreeWrite]) -> ahead.TreeAhead | None:
+        """The first commit's tree, written on the branch's last known tip (ahead.py);
+        not where a write would need a blob of its own (more writes a wrong guess wastes)."""
+        known = None if any(_needs_blob(w) for w in writes) else ahead.known_tip(self.full_name, branch)
+        return (
+            None if known is None else ahead.write_ahead(known[1], writes, functools.partial(self._tree_ahead, branch))
+        )
+
+    def _tree_ahead(self, branch: str, base_tree: str, writes: list[TreeWrite]) -> str | None:
+        if self.lands_directly(branch, [NewCommit(writes, "", ("", ""))]):
+            return None  # commits made on the branch itself: no tree to write
+        with budget.ahead_of_its_train(), translated_errors(f"writing a tree ahead in {self.full_name}"):
+            return self._write_tree(self.second_repo, base_tree, writes)
 
     def read_files(self, branch: str, paths: list[str]) -> tuple[str, dict[str, FileRead]] | None:
         """One GraphQL request for the head and every file's content as text; a binary
@@ -178,7 +198,11 @@ class GitHubAdapter:
         if not commits:
             return []
         with translated_errors(f"writing {len(commits)} commit(s) to {self.full_name}"):
-            tree = self._write_tree(self.repo, self._tree_sha(parent_sha) if parent_sha else None, commits[0].writes)
+            base = self._tree_sha(parent_sha) if parent_sha else None
+            written_ahead, self.tree_ahead = self.tree_ahead, None
+            tree = (written_ahead and written_ahead.sha_for(base, commits[0].writes)) or self._write_tree(
+                self.repo, base, commits[0].writes
+            )
             shas = []
             with ThreadPoolExecutor(max_workers=1) as trees:
                 for index, commit in enumerate(commits):
@@ -256,6 +280,8 @@ class GitHubAdapter:
         with translated_errors(what):
             errors = refs.update_branch(self.github.requester, self.full_name, branch, expected_sha, new_sha)
         if not errors:
+            if new_sha in self.tree_of:
+                ahead.remember_tip(self.full_name, branch, new_sha, self.tree_of[new_sha])
             return True
         head = self.branch_head(branch)
         if head != expected_sha:

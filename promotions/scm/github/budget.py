@@ -191,10 +191,13 @@ class Ledger:
         due = self.earliest(units, planned, dues[-1] if dues else self.now)
         return {"lane": lane, "units": units, "due": due, **({"owed": owed} if owed else {})}
 
-    def take_one(self) -> float:
-        """One write outside any hold: 0.0 when taken, else when one fits."""
+    def take_one(self, behind_waiters: bool = False) -> float:
+        """One write outside any hold: 0.0 when taken, else when one fits. With
+        `behind_waiters`, none while a lane waits for its turn."""
         if self.paused_until > self.now:
             return self.paused_until
+        if behind_waiters and self.waiters:
+            return self.waiters[0]["due"]
         if self.free() >= 1:
             self.taken.append(self.now)
             return 0.0
@@ -322,19 +325,38 @@ def reserved(credential: str, lane: str, costs: list[int], after: int) -> Iterat
         _update(credential, lambda ledger: ledger.release(hold_id, hold.used))
 
 
+# Threads whose writes are made before their train holds its writes (ahead_of_its_train).
+_ahead = threading.local()
+
+
+@contextmanager
+def ahead_of_its_train() -> Iterator[None]:
+    """This thread's writes are made ahead of their train's hold (a tree written while
+    the tip is read, ahead.py): each takes a unit of the shared budget, never one held
+    for another train, and none while a lane waits for its turn (WriteBudgetSpent)."""
+    _ahead.active = True
+    try:
+        yield
+    finally:
+        _ahead.active = False
+
+
 def spend(credential: str) -> None:
     """Take one unit for a write about to be sent: from a hold of this process when
-    there is one, else from the shared budget. Raises WriteBudgetSpent when spent."""
+    there is one (unless the write is ahead of its train), else from the shared budget.
+    Raises WriteBudgetSpent when spent."""
     if not windows():
         return
-    now = time.time()
-    with _holds_lock:
-        usable = [h for h in _holds if h.credential == credential and len(h.used) < h.units and now < h.until]
-        hold = next((h for h in usable if h.thread == threading.get_ident()), usable[0] if usable else None)
-        if hold is not None:
-            hold.used.append(now)
-            return
-    due = _update(credential, lambda ledger: ledger.take_one())
+    ahead = getattr(_ahead, "active", False)
+    if not ahead:
+        now = time.time()
+        with _holds_lock:
+            usable = [h for h in _holds if h.credential == credential and len(h.used) < h.units and now < h.until]
+            hold = next((h for h in usable if h.thread == threading.get_ident()), usable[0] if usable else None)
+            if hold is not None:
+                hold.used.append(now)
+                return
+    due = _update(credential, lambda ledger: ledger.take_one(behind_waiters=ahead))
     if due:
         raise _spent(credential, due)
 
