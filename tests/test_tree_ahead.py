@@ -45,9 +45,9 @@ def test_a_branch_whose_tip_is_known_has_its_first_tree_written_while_its_tip_is
     deadline = time.monotonic() + 1.5
     while trees_written(github) == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    written_during_the_read = trees_written(github)
+    written_during_the_read, still_reading = trees_written(github), lane.is_alive()
     lane.join()
-    assert written_during_the_read == 1
+    assert written_during_the_read == 1 and still_reading
     queued.refresh_from_db()
     assert queued.status == Status.COMMITTED
     # No call more than without it: the read, one tree, one commit, the ref update.
