@@ -3,9 +3,9 @@ GitHub cannot otherwise avoid (tree, then commit, then ref, each needing the one
 before) is taken off the way to the commit whenever the branch is where Patchgate last
 saw it and the train lands as sent.
 
-- Each process remembers the tip (head and root tree) it last read or moved each
-  branch to, and with Redis shares it for TIP_SECONDS: a branch's lanes move between
-  worker processes.
+- The tip (head and root tree) each branch was last read at or moved to is remembered
+  for TIP_SECONDS: in Redis when there is one (a branch's lanes move between worker
+  processes), else by the process.
 - The tree is written on that tip with the writes the first commit is expected to have
   (engine.train_reads: every file as sent, none deleted). write_chain takes it only if
   the plan made on the tip actually read has exactly those writes on exactly that tree,
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -34,7 +35,8 @@ from ..port import TreeWrite
 TIP_SECONDS = 60
 TIPS_REDIS_PREFIX = "patchgate:github-tip:"
 
-_tips: dict[tuple[str, str, str], tuple[str, str]] = {}
+# Without Redis: (API, repository, branch) -> head, tree, when it goes stale.
+_tips: dict[tuple[str, str, str], tuple[str, str, float]] = {}
 _tips_lock = threading.Lock()
 
 
@@ -45,13 +47,12 @@ def _key(full_name: str, branch: str) -> tuple[str, str, str]:
 def remember_tip(full_name: str, branch: str, head: str, tree: str) -> None:
     """`branch` was seen at `head`, whose root tree is `tree`."""
     key = _key(full_name, branch)
-    with _tips_lock:
-        if _tips.get(key) == (head, tree):
-            return
-        _tips[key] = (head, tree)
     client = shared_redis()
     if client is not None:
         client.set(shared_key(TIPS_REDIS_PREFIX, key), f"{head} {tree}", ex=TIP_SECONDS)
+        return
+    with _tips_lock:
+        _tips[key] = (head, tree, time.monotonic() + TIP_SECONDS)
 
 
 def known_tip(full_name: str, branch: str) -> tuple[str, str] | None:
@@ -60,13 +61,12 @@ def known_tip(full_name: str, branch: str) -> tuple[str, str] | None:
     client = shared_redis()
     if client is None:
         with _tips_lock:
-            return _tips.get(key)
+            known = _tips.get(key)
+        return known[:2] if known is not None and known[2] > time.monotonic() else None
     found = client.get(shared_key(TIPS_REDIS_PREFIX, key))
     if found is None:
         return None
     head, tree = (found.decode() if isinstance(found, bytes) else found).split(" ")
-    with _tips_lock:
-        _tips[key] = (head, tree)
     return head, tree
 
 
