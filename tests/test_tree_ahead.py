@@ -10,6 +10,7 @@ import time
 import pytest
 
 from promotions.engine.lanes import drain_lane
+from promotions.engine.train_reads import AS_SENT_MAX_BYTES
 from promotions.models import Promotion
 from promotions.scm.github import budget
 from promotions.scm.github.ahead import known_tip, remember_tip
@@ -33,21 +34,28 @@ def trees_written(github) -> int:
     return github.stats()["by_route"].get(f"POST {R}/git/trees", 0)
 
 
+def trees_sent_while_reading(github, widgets, watch_seconds: float = 1.5) -> int:
+    """Drain the lane with its tip's read hanging: the trees GitHub received meanwhile."""
+    github.reset_stats()
+    github.inject(
+        {"kind": "hang", "seconds": watch_seconds + 0.5, "method": "POST", "path": "/graphql$", "query": "expression"}
+    )
+    lane = threading.Thread(target=drain_lane, args=(widgets.pk, "main"))
+    lane.start()
+    deadline = time.monotonic() + watch_seconds
+    while trees_written(github) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sent, still_reading = trees_written(github), lane.is_alive()
+    lane.join()
+    assert still_reading, "the read hung all along: what was sent went beside it"
+    return sent
+
+
 def test_a_branch_whose_tip_is_known_has_its_first_tree_written_while_its_tip_is_read(github, widgets, writer):
     first = landed(writer, widgets, [file("notes/a.md", "a\n")])
     assert known_tip("acme/widgets", "main")[0] == first.commit_sha
     queued = submit(writer, widgets, [file("notes/b.md", "b\n"), file("notes/a.md", "a2\n")])
-    github.reset_stats()
-    # The tip's read hangs for 2 s: the tree arrives while it does.
-    github.inject({"kind": "hang", "seconds": 2, "method": "POST", "path": "/graphql$", "query": "expression"})
-    lane = threading.Thread(target=drain_lane, args=(widgets.pk, "main"))
-    lane.start()
-    deadline = time.monotonic() + 1.5
-    while trees_written(github) == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    written_during_the_read, still_reading = trees_written(github), lane.is_alive()
-    lane.join()
-    assert written_during_the_read == 1 and still_reading
+    assert trees_sent_while_reading(github, widgets) == 1
     queued.refresh_from_db()
     assert queued.status == Status.COMMITTED
     # No call more than without it: the read, one tree, one commit, the ref update.
@@ -81,11 +89,28 @@ def test_a_plan_that_writes_otherwise_than_sent_takes_its_own_tree(github, widge
     assert (entry.mode, scm.read_blob(entry.sha)) == ("100755", b"echo 2\n")
 
 
-def test_no_tree_is_written_ahead_of_a_train_that_deletes_or_a_branch_never_seen(github, widgets, writer):
-    github.reset_stats()
-    landed(writer, widgets, [file("notes/a.md", "a\n")])  # the tip was not known yet
-    landed(writer, widgets, [file("notes/a.md", operation="delete")])
-    assert trees_written(github) == 2
+@pytest.mark.parametrize(
+    "files",
+    [
+        [file("notes/a.md", "a2\n"), file("notes/gone.md")],  # a delete: nothing written if already absent
+        [file("notes/big.md", "x" * (AS_SENT_MAX_BYTES + 1))],
+        [file("notes/a.bin", bytes([0, 255]), encoding="base64")],  # a blob of its own first
+    ],
+    ids=["delete", "large", "binary"],
+)
+def test_no_tree_is_written_ahead_of_a_promotion_unlikely_to_land_as_sent(github, widgets, writer, files):
+    landed(writer, widgets, [file("notes/a.md", "a\n")])
+    queued = submit(writer, widgets, files)
+    assert trees_sent_while_reading(github, widgets, watch_seconds=0.8) == 0
+    queued.refresh_from_db()
+    assert queued.status == Status.COMMITTED
+
+
+def test_no_tree_is_written_ahead_on_a_branch_not_seen_lately(github, widgets, writer):
+    queued = submit(writer, widgets, [file("notes/a.md", "a\n")])
+    assert trees_sent_while_reading(github, widgets, watch_seconds=0.8) == 0
+    queued.refresh_from_db()
+    assert queued.status == Status.COMMITTED
 
 
 def test_a_write_ahead_of_its_train_takes_no_unit_held_for_another(settings):
